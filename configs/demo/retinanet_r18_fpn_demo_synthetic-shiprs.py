@@ -1,0 +1,48 @@
+# The demo: RetinaNet ResNet-18 FPN trained from scratch on the built-in synthetic
+# ShipRSImageNet-layout data (tools/data/make_synthetic.py), sized to train in minutes on 2 CPU
+# cores. It inherits the real student config and changes only data, image size and schedule.
+_base_ = '../detectors/retinanet_r18_fpn_100e_shiprs.py'
+
+data_root = 'data/synthetic/ShipRSImageNet/'
+img_scale = (256, 256)
+num_classes = 4  # the synthetic level-3 classes: see the json's categories
+max_epochs = 12
+
+model = dict(
+    backbone=dict(frozen_stages=-1, norm_eval=False, init_cfg=None),
+    bbox_head=dict(num_classes=num_classes))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    dataset=dict(data_root=data_root, filter_cfg=dict(min_size=16), pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'COCO_Format/ShipRSImageNet_bbox_val_level_3.json')
+test_evaluator = val_evaluator
+
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[max_epochs * 3 // 4], gamma=0.1)
+]
+optim_wrapper = dict(optimizer=dict(lr=0.01), clip_grad=dict(max_norm=35, norm_type=2))
+default_hooks = dict(
+    logger=dict(interval=5),
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

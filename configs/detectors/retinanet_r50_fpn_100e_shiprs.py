@@ -1,0 +1,6 @@
+# RetinaNet ResNet-50 FPN (the teacher of IFKD's tables 1-2) on ShipRSImageNet level 3.
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py', '../_base_/datasets/shiprs_level3.py',
+    '../_base_/schedules/schedule_100e.py', 'mmdet::_base_/default_runtime.py'
+]
+model = dict(bbox_head=dict(num_classes=50))
