@@ -17,5 +17,12 @@ from mmrotate.registry import TRANSFORMS as ROTATED_TRANSFORMS
 __all__ = [
     'DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'TRANSFORMS', 'ROTATED_DATASETS', 'ROTATED_METRICS',
     'ROTATED_MODELS', 'ROTATED_TRANSFORMS', 'CLS_DATASETS', 'CLS_METRICS', 'CLS_MODELS',
-    'CLS_TRANSFORMS'
+    'CLS_TRANSFORMS', 'register_model'
 ]
+
+
+def register_model(cls: type) -> type:
+    """Register a model class in both detection registries (mmdet and mmrotate scopes)."""
+    MODELS.register_module(module=cls)
+    ROTATED_MODELS.register_module(module=cls)
+    return cls

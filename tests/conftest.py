@@ -23,3 +23,11 @@ def synthetic_root(tmp_path_factory) -> str:
     synthetic.make_scene_folders(root, 'NWPU-RESISC45', ('airplane', 'beach', 'bridge'),
                                  per_class=10, img_size=32, seed=0)
     return root
+
+
+@pytest.fixture(autouse=True)
+def mmdet_scope():
+    """Every test starts in the mmdet scope (tests of other scopes switch themselves)."""
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmdet')

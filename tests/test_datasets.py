@@ -199,7 +199,7 @@ def test_dota_reads_label_txt(synthetic_root):
 
 @pytest.mark.parametrize('line, message', [
     ('10 10 20 10 20 20 10 20 spaceship 0', r"line 3.*unknown class 'spaceship'"),
-    ('10 10 20 10 20 20 10 ship 0', r'line 3: expected'),
+    ('10 10 20 10 20 20 10 20 ship 0 extra', r'line 3: expected'),
     ('10 10 20 10 20 x 10 20 ship 0', r"line 3: field x/y is 'x', not a number"),
 ])
 def test_dota_malformed_line_names_file_and_line(synthetic_root, tmp_path, line, message):
@@ -275,7 +275,7 @@ def test_hrsc2016_is_read_by_mmrotate(synthetic_root):
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.update(data_root=osp.join(synthetic_root, 'HRSC2016') + '/', pipeline=[])
     dataset = ROTATED_DATASETS.build(dataset_cfg)
-    assert len(dataset) == SMALL['num_train']
+    assert len(dataset) == SMALL['num_train'] + SMALL['num_val']  # trainval
     xml = ET.parse(dataset.get_data_info(0)['xml_path']).getroot()
     assert len(dataset.get_data_info(0)['instances']) == len(xml.findall('.//HRSC_Object'))
 

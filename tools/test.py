@@ -18,6 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ifkd_mm  # noqa: F401  registers the plugin's modules and the checkpoint compatibility
+from ifkd_mm.engine import prepare_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +63,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

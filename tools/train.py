@@ -12,6 +12,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ifkd_mm  # noqa: F401  registers the plugin's modules and the checkpoint compatibility
+from ifkd_mm.engine import prepare_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +64,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main() -> None:
     cfg = build_config(parse_args())
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 

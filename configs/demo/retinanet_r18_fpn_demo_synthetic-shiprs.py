@@ -1,16 +1,18 @@
 # The demo: RetinaNet ResNet-18 FPN trained from scratch on the built-in synthetic
 # ShipRSImageNet-layout data (tools/data/make_synthetic.py), sized to train in minutes on 2 CPU
-# cores. It inherits the real student config and changes only data, image size and schedule.
+# cores. It inherits the real student config; for CPU speed it narrows the FPN and the head
+# (128 channels, 2 stacked convs instead of 256 and 4) and trains on 256 px images.
 _base_ = '../detectors/retinanet_r18_fpn_100e_shiprs.py'
 
 data_root = 'data/synthetic/ShipRSImageNet/'
 img_scale = (256, 256)
 num_classes = 4  # the synthetic level-3 classes: see the json's categories
-max_epochs = 12
+max_epochs = 24
 
 model = dict(
     backbone=dict(frozen_stages=-1, norm_eval=False, init_cfg=None),
-    bbox_head=dict(num_classes=num_classes))
+    neck=dict(out_channels=128),
+    bbox_head=dict(num_classes=num_classes, in_channels=128, feat_channels=128, stacked_convs=2))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -42,7 +44,10 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
          milestones=[max_epochs * 3 // 4], gamma=0.1)
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.01), clip_grad=dict(max_norm=35, norm_type=2))
+# From scratch, AdamW converges in far fewer iterations than the pretrained-backbone SGD recipe.
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
+    clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=1, max_keep_ckpts=2))

@@ -1,0 +1,215 @@
+"""One distiller for every method: a trainable student, a frozen teacher, a list of loss modules.
+
+The teacher is kept outside the module tree (not a child module): it is never in the optimizer,
+in DDP's gradient sync, in ``state_dict`` (checkpoints hold the student and the loss modules'
+adapters only) or in ``init_weights``; it is moved with the distiller, stays in eval mode and runs
+under ``torch.no_grad()``. Prediction runs the student alone.
+"""
+import contextlib
+import copy
+import math
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import torch
+from mmdet.models.detectors.base import BaseDetector
+from mmengine.config import Config, ConfigDict
+from mmengine.runner.checkpoint import load_checkpoint
+from torch import Tensor, nn
+
+from ..registry import MODELS, register_model
+from .base import RECORDABLE, DistillBatch, DistillLoss
+
+
+def dense_head(detector: nn.Module) -> nn.Module:
+    """The dense head whose per-level outputs are distilled: RPN of two-stage detectors."""
+    head = getattr(detector, 'rpn_head', None) or getattr(detector, 'bbox_head', None)
+    if head is None:
+        raise ValueError(f'{type(detector).__name__} has neither rpn_head nor bbox_head')
+    return head
+
+
+def num_classes(detector: nn.Module) -> Optional[int]:
+    """The detector's number of object classes (from its box head), if it has one."""
+    roi_head = getattr(detector, 'roi_head', None)
+    head = getattr(roi_head, 'bbox_head', None) if roi_head is not None else \
+        getattr(detector, 'bbox_head', None)
+    return getattr(head, 'num_classes', None)
+
+
+@contextlib.contextmanager
+def recording(detector: nn.Module, names: Sequence[str], store: Dict[str, object]) -> Iterator:
+    """Record the first output of the detector's backbone, neck and dense head into ``store``."""
+    def keep(name: str):
+        def hook(module, args, output):
+            if name in store:
+                return
+            store[name] = output
+            if name == 'dense_head':
+                store['cls_scores'], store['bbox_preds'] = output[0], output[1]
+        return hook
+
+    wanted = {'dense_head' if name in ('cls_scores', 'bbox_preds') else name for name in names}
+    modules = dict(backbone=getattr(detector, 'backbone', None),
+                   neck=getattr(detector, 'neck', None))
+    if 'dense_head' in wanted:
+        modules['dense_head'] = dense_head(detector)
+    handles = []
+    for name in wanted:
+        if modules.get(name) is None:
+            raise ValueError(f'{type(detector).__name__} has no {name} to distill')
+        handles.append(modules[name].register_forward_hook(keep(name)))
+    try:
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def build_teacher(teacher: Union[dict, ConfigDict]) -> nn.Module:
+    """Build the teacher from ``dict(config=<file or model dict>, checkpoint=<file>)``."""
+    config, checkpoint = teacher.get('config'), teacher.get('checkpoint')
+    if isinstance(config, str):
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'teacher.config: no config file {config}')
+        config = Config.fromfile(config).model
+    if not isinstance(config, dict):
+        raise TypeError('teacher.config must be a config file or a model dict')
+    if not checkpoint:
+        raise ValueError('teacher.checkpoint is required: a distillation teacher must be trained')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'teacher.checkpoint: no checkpoint file {checkpoint}')
+    config = copy.deepcopy(config)
+    config.pop('init_cfg', None)
+    model = MODELS.build(config)
+    try:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, revise_keys=[])
+    except RuntimeError as err:
+        raise RuntimeError(f'teacher.checkpoint {checkpoint} does not fit teacher.config: '
+                           f'{err}') from err
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+@register_model
+class DetectionDistiller(BaseDetector):
+    """Distil a teacher detector into a student detector (mmdet or mmrotate).
+
+    Args:
+        student: the student detector's model config (e.g. ``{{_base_.model}}``).
+        teacher: ``dict(config=..., checkpoint=...)``; ``config`` is a config file (its ``model``
+            is used) or a model dict; the checkpoint is required and must match it exactly.
+        distill_losses: configs of :class:`DistillLoss` modules; the losses they return are added
+            to the student's own (``L = L_GT + sum of the weighted distillation losses``).
+        data_preprocessor: defaults to the student's; the teacher sees the same batch.
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: dict,
+                 distill_losses: Sequence[dict] = (),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        student = copy.deepcopy(student)
+        if data_preprocessor is None:
+            data_preprocessor = student.get('data_preprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = MODELS.build(student)
+        object.__setattr__(self, 'teacher', build_teacher(teacher))
+        self.distill_losses = nn.ModuleList(MODELS.build(cfg) for cfg in distill_losses)
+        for loss in self.distill_losses:
+            if not isinstance(loss, DistillLoss):
+                raise TypeError(f'{type(loss).__name__} in distill_losses is not a DistillLoss')
+        check_compatible(self.student, self.teacher, self.distill_losses)
+        self.requires = sorted({name for loss in self.distill_losses for name in loss.requires})
+        unknown = set(self.requires) - set(RECORDABLE)
+        if unknown:
+            raise ValueError(f'distill_losses require {sorted(unknown)}; the distiller records '
+                             f'{RECORDABLE}')
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> 'DetectionDistiller':
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: list) -> Dict[str, Tensor]:
+        student_out: Dict[str, object] = {}
+        with recording(self.student, self.requires, student_out):
+            losses = self.student.loss(batch_inputs, batch_data_samples)
+        with torch.no_grad():
+            teacher_out = self.teacher_outputs(batch_inputs)
+        batch = DistillBatch(
+            inputs=batch_inputs, data_samples=batch_data_samples,
+            mean=self.data_preprocessor.mean, std=self.data_preprocessor.std,
+            bgr_to_rgb=bool(getattr(self.data_preprocessor, '_channel_conversion', False)))
+        for module in self.distill_losses:
+            for name, value in module(student_out, teacher_out, batch).items():
+                if not torch.isfinite(value).all():
+                    raise FloatingPointError(
+                        f'{type(module).__name__} returned a non-finite {name} ({value}); '
+                        f'teacher features finite: {all_finite(teacher_out)}, student features '
+                        f'finite: {all_finite(student_out)}')
+                if name in losses:
+                    raise KeyError(f'two loss terms are named {name}: give the distillation '
+                                   'losses distinct names')
+                losses[name] = value
+        return losses
+
+    def teacher_outputs(self, batch_inputs: Tensor) -> Dict[str, object]:
+        """The recorded outputs of the frozen teacher (its dense head only if a loss reads it)."""
+        outputs: Dict[str, object] = {}
+        with recording(self.teacher, self.requires, outputs):
+            features = self.teacher.extract_feat(batch_inputs)
+            if 'dense_head' in {'dense_head' if n in ('cls_scores', 'bbox_preds') else n
+                                for n in self.requires}:
+                dense_head(self.teacher)(features)
+        return outputs
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: list, rescale: bool = True):
+        return self.student.predict(batch_inputs, batch_data_samples, rescale=rescale)
+
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: Optional[list] = None):
+        return self.student._forward(batch_inputs, batch_data_samples)
+
+    def extract_feat(self, batch_inputs: Tensor):
+        return self.student.extract_feat(batch_inputs)
+
+
+def all_finite(outputs: Dict[str, object]) -> bool:
+    """Whether every tensor in a dict of (nested) recorded outputs is finite."""
+    def tensors(value) -> List[Tensor]:
+        if isinstance(value, Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for v in value for t in tensors(v)]
+        return []
+    return all(bool(torch.isfinite(t).all()) for v in outputs.values() for t in tensors(v))
+
+
+def check_compatible(student: nn.Module, teacher: nn.Module, losses: Sequence[nn.Module]) -> None:
+    """Fail at build time, with both values named, when teacher and student cannot be paired."""
+    classes = num_classes(student), num_classes(teacher)
+    if None not in classes and classes[0] != classes[1]:
+        raise ValueError(f'the teacher predicts {classes[1]} classes and the student '
+                         f'{classes[0]}: they must be trained on the same classes')
+    necks = getattr(student, 'neck', None), getattr(teacher, 'neck', None)
+    levels = [getattr(neck, 'num_outs', None) for neck in necks]
+    if None not in levels and levels[0] != levels[1]:
+        raise ValueError(f'the teacher neck has {levels[1]} levels and the student neck '
+                         f'{levels[0]}: distilled levels must pair up')
+    channels = [getattr(neck, 'out_channels', None) for neck in necks]
+    for loss in losses:
+        for side, have in (('student', channels[0]), ('teacher', channels[1])):
+            want = getattr(loss, f'{side}_channels', None)
+            if want is not None and have is not None and want != have:
+                raise ValueError(f'{type(loss).__name__}: {side}_channels={want} but the '
+                                 f'{side} neck has {have} channels')
+    if not math.isfinite(sum(float(p.sum()) for p in teacher.parameters())):
+        raise ValueError('the teacher checkpoint holds non-finite weights')
