@@ -1,0 +1,10 @@
+# IFKD (tables 1-2): retinanet ResNet-50 teacher -> mnv2 student on sar-aircraft.
+_base_ = ['../detectors/retinanet_mnv2_fpn_100e_sar-aircraft.py', './_base_/ifkd_losses.py']
+teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_sar-aircraft.py',
+                   checkpoint='work_dirs/retinanet_r50_fpn_100e_sar-aircraft/epoch_100.pth')
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student={{_base_.model}},
+    teacher=teacher_cfg,
+    distill_losses={{_base_.ifkd_losses}})

@@ -1,0 +1,10 @@
+# IFKD (tables 1-2): retinanet ResNet-50 teacher -> r18 student on shiprs.
+_base_ = ['../detectors/retinanet_r18_fpn_100e_shiprs.py', './_base_/ifkd_losses.py']
+teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_shiprs.py',
+                   checkpoint='work_dirs/retinanet_r50_fpn_100e_shiprs/epoch_100.pth')
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student={{_base_.model}},
+    teacher=teacher_cfg,
+    distill_losses={{_base_.ifkd_losses}})
