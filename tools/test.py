@@ -74,7 +74,9 @@ def main() -> None:
     metrics = runner.test()
     if is_main_process():
         with open(osp.join(cfg.work_dir, 'metrics.json'), 'w') as f:
-            json.dump(metrics, f, indent=2, default=float)
+            json.dump(metrics, f, indent=2, default=lambda v: v.tolist())
+        if not metrics:
+            print('no metrics: the model made no detection above its test_cfg.score_thr')
         for name, value in metrics.items():
             print(f'{name}: {value}')
 
