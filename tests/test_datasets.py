@@ -1,5 +1,6 @@
 """Dataset readers on synthetic files in the official layouts, including bad input."""
 import json
+import os
 import os.path as osp
 import shutil
 import xml.etree.ElementTree as ET
@@ -143,7 +144,7 @@ def test_sar_aircraft_reads_the_voc_xml(synthetic_root):
 def rewrite_first_xml(dataset_dir, subdir, edit):
     """Apply ``edit(root)`` to the first annotation XML; returns its path."""
     folder = osp.join(dataset_dir, subdir)
-    path = osp.join(folder, sorted(f for f in __import__('os').listdir(folder))[0])
+    path = osp.join(folder, sorted(f for f in os.listdir(folder))[0])
     tree = ET.parse(path)
     edit(tree.getroot())
     tree.write(path)
@@ -205,7 +206,7 @@ def test_dota_reads_label_txt(synthetic_root):
 def test_dota_malformed_line_names_file_and_line(synthetic_root, tmp_path, line, message):
     dataset_dir = copy_dataset(synthetic_root, 'DOTA', tmp_path)
     label_dir = osp.join(dataset_dir, 'train', 'labelTxt')
-    name = sorted(__import__('os').listdir(label_dir))[0]
+    name = sorted(os.listdir(label_dir))[0]
     lines = open(osp.join(label_dir, name)).read().splitlines()
     lines.insert(2, line)
     open(osp.join(label_dir, name), 'w').write('\n'.join(lines) + '\n')
@@ -216,7 +217,7 @@ def test_dota_malformed_line_names_file_and_line(synthetic_root, tmp_path, line,
 def test_dota_zero_area_polygon_is_named_and_left_out(synthetic_root, tmp_path):
     dataset_dir = copy_dataset(synthetic_root, 'DOTA', tmp_path)
     label_dir = osp.join(dataset_dir, 'train', 'labelTxt')
-    name = sorted(__import__('os').listdir(label_dir))[0]
+    name = sorted(os.listdir(label_dir))[0]
     with open(osp.join(label_dir, name), 'a') as f:
         f.write('10 10 20 20 30 30 40 40 ship 0\n')
     with pytest.warns(AnnotationWarning, match=rf'{name}, line \d+: polygon .* no area'):
