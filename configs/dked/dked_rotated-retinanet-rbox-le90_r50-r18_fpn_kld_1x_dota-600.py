@@ -1,0 +1,27 @@
+# DKED on DOTA (600x600 patches as KD-RNet's): rotated RetinaNet ResNet-50 teacher ->
+# ResNet-18 student.
+# Train the teacher first (docs/rotated.md). DKED's four parts: DDC (training-time, inside
+# DKEDResponseLoss: the exported student has the plain student's layers), non-local feature
+# correlation of backbone stages, direction-adaptive response distillation with an oriented
+# Gaussian GT mask, teacher-bounded box loss (margin delta) and soft class labels (lambda).
+_base_ = './_base_/dked_student-r18-dota.py'
+custom_imports = dict(imports=['ifkd_mm'],
+                      allow_failed_imports=False)
+lam = {{_base_.lam}}  # DKED's lambda; the student's own class loss weight is set to it in _base_
+delta = 0.0  # margin of the teacher bound (the poster gives none)
+teacher_cfg = dict(
+    config='configs/kd-rnet/rotated-retinanet-rbox-le90_r50_fpn_kld_1x_dota-600.py',
+    checkpoint='work_dirs/rotated-retinanet-rbox-le90_r50_fpn_kld_1x_dota-600/epoch_12.pth')
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student={{_base_.model}},
+    teacher=teacher_cfg,
+    distill_losses=[
+        dict(type='DKEDCorrelationLoss', stages=(-2, -1), max_size=16, loss_weight=1.0),
+        dict(type='DKEDResponseLoss', student_channels=256, teacher_channels=256,
+             strides=(8, 16, 32, 64, 128), num_orientations=8, sigma_ratio=0.25,
+             loss_weight=1.0),
+        dict(type='DKEDPredictionLoss', head={{_base_.model.bbox_head}},
+             train_cfg={{_base_.model.train_cfg}}, lam=lam, delta=delta)
+    ])

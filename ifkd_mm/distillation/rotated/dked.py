@@ -1,0 +1,390 @@
+"""DKED (Huang, Li and Tao, "Extracting and Distilling Direction-Adaptive Knowledge for
+Lightweight Object Detection in Remote Sensing Images", poster) on mmrotate detectors.
+
+The poster gives the structure and three formulas, no code and no hyper-parameters; every
+default below that is not in the poster is marked as this project's choice (docs/rotated.md).
+
+1. Dynamic directional convolution (DDC, :class:`DynamicDirectionalConv`): a bank of
+   orientation-rotated copies of a base kernel, mixed by input-conditioned attention. It lives in
+   :class:`DKEDResponseLoss`, a training-time module of the distiller: the exported student has
+   no extra layer and the same inference cost.
+2. Feature correlation distillation (:class:`DKEDCorrelationLoss`): non-local (pairwise
+   affinity) correlation of backbone features, teacher vs student.
+3. Direction-adaptive feature response distillation (:class:`DKEDResponseLoss`):
+   ``L_drfd = ||G * (Y'_T - Y'_S)||^2`` on the FPN responses after DDC, ``G`` an oriented
+   Gaussian mask of the GT boxes.
+4. Prediction distillation (:class:`DKEDPredictionLoss`):
+   ``L_loc = JOL_obb(r_S, r_GT) + lambda L_obb(r_T, r_S, r_GT)`` with
+   ``L_obb = JOL_obb(r_S, r_GT)`` where ``JOL_obb(r_S, r_GT) + delta > JOL_obb(r_T, r_GT)``,
+   else 0; ``L_cls = lambda JOL_cls(c_S, c_GT) + (1 - lambda) JOL_cls(c_T, c_S)``. JOL (GGHL's
+   joint loss) is replaced by the detector's own box loss and a focal loss on soft labels.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.task_modules.prior_generators import anchor_inside_flags
+from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import cat_boxes, get_box_tensor
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from ...registry import MODELS, register_model
+from ..base import DistillBatch, DistillLoss, as_levels
+from ..baselines.fitnet import paired_levels
+from .kd_rnet import per_anchor
+
+#: The 8 outer taps of a 3x3 kernel, clockwise on screen (x right, y down) from the top left.
+RING = ((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0))
+
+
+# ------------------------------------------------------------------------------------------
+# Pure functions
+# ------------------------------------------------------------------------------------------
+
+def rotate_kernel(weight: Tensor, steps: int) -> Tensor:
+    """3x3 kernels ``(..., 3, 3)`` turned clockwise by ``steps`` x 45 degrees.
+
+    The outer ring of taps is shifted by ``steps`` places, the centre stays (the active rotating
+    filters of ORN); 2 steps are exactly a 90-degree rotation (``torch.rot90(w, -1)``).
+    """
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f'DDC rotates 3x3 kernels, got {tuple(weight.shape[-2:])}')
+    flat = [r * 3 + c for r, c in RING]
+    source = list(range(9))
+    for i, index in enumerate(flat):
+        source[flat[(i + steps) % 8]] = index
+    return weight.flatten(-2)[..., source].reshape(weight.shape)
+
+
+def oriented_gaussian_mask(boxes: Tensor, size: Tuple[int, int], stride: float,
+                           sigma_ratio: float = 0.25) -> Tensor:
+    """``G`` of L_drfd on one feature level: the max over boxes of oriented Gaussians, (H, W).
+
+    ``boxes``: ``(n, 5)`` rotated boxes ``(cx, cy, w, h, theta)`` in input pixels (mmrotate's
+    convention: ``w`` along ``(cos theta, sin theta)``). Cell ``(i, j)`` sits at pixel
+    ``((j + 0.5) s, (i + 0.5) s)``. Along the box axes the standard deviations are
+    ``sigma_ratio * (w, h)`` (so 0.25 gives ``exp(-2)`` at the box's edges), at least ``s / 2``
+    so that every box lights up its cell on every level.
+    """
+    height, width = size
+    if boxes.numel() == 0:
+        return boxes.new_zeros(height, width)
+    ys = (torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+    xs = (torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+    cx, cy, w, h, theta = (boxes[:, k, None, None] for k in range(5))
+    dx, dy = xs[None, None, :] - cx, ys[None, :, None] - cy
+    along = dx * torch.cos(theta) + dy * torch.sin(theta)
+    across = -dx * torch.sin(theta) + dy * torch.cos(theta)
+    sigma_w = (sigma_ratio * w).clamp(min=stride / 2)
+    sigma_h = (sigma_ratio * h).clamp(min=stride / 2)
+    return torch.exp(-0.5 * ((along / sigma_w) ** 2 + (across / sigma_h) ** 2)).amax(dim=0)
+
+
+def rotated_box_tensor(boxes) -> Tensor:
+    """GT boxes (mmrotate ``RotatedBoxes``, mmdet ``HorizontalBoxes`` or a tensor) as (n, 5)."""
+    tensor = get_box_tensor(boxes)
+    if tensor.shape[-1] == 5:
+        return tensor
+    if tensor.shape[-1] != 4:
+        raise ValueError(f'GT boxes of {tensor.shape[-1]} values: expected 4 or 5')
+    x1, y1, x2, y2 = tensor.unbind(-1)
+    return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, torch.zeros_like(x1)],
+                       dim=-1)
+
+
+def nonlocal_affinity(feature: Tensor, max_size: int) -> Tensor:
+    """Non-local correlation ``A_ij = <f_i, f_j> / (|f_i| |f_j|)`` of all location pairs.
+
+    ``feature`` (B, C, H, W) is average-pooled to at most ``max_size`` per side first (the
+    matrix has (HW)^2 entries). Cosine affinities do not depend on the channel count, so
+    student and teacher compare directly. Returns (B, HW, HW).
+    """
+    height, width = feature.shape[-2:]
+    if max(height, width) > max_size:
+        feature = F.adaptive_avg_pool2d(feature, (min(height, max_size), min(width, max_size)))
+    flat = F.normalize(feature.flatten(2).float(), dim=1)
+    return flat.transpose(1, 2) @ flat
+
+
+def teacher_bounded(student_loss: Tensor, teacher_loss: Tensor, delta: float) -> Tensor:
+    """``L_obb``: the student's loss where ``student + delta > teacher``, 0 elsewhere."""
+    return torch.where(student_loss + delta > teacher_loss, student_loss,
+                       torch.zeros_like(student_loss))
+
+
+def soft_label_focal(student_logits: Tensor, teacher_logits: Tensor, gamma: float = 2.0) -> Tensor:
+    """``JOL_cls(c_T, c_S)``: focal BCE of the student's sigmoid scores against the teacher's.
+
+    ``BCE(sigmoid(z_s), p_t) |sigmoid(z_s) - p_t|^gamma`` per class (the focal loss with soft
+    labels, as GFL's quality focal loss); ``p_t = sigmoid(z_t)`` is detached.
+    """
+    target = teacher_logits.detach().float().sigmoid()
+    logits = student_logits.float()
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction='none')
+    return bce * (logits.sigmoid() - target).abs().pow(gamma)
+
+
+# ------------------------------------------------------------------------------------------
+# Dynamic directional convolution
+# ------------------------------------------------------------------------------------------
+
+class DynamicDirectionalConv(nn.Module):
+    """DDC: a 3x3 base kernel, its ``num_orientations`` rotated copies, mixed per location.
+
+    The bank holds the base kernel turned by ``k * 360 / num_orientations`` degrees
+    (:func:`rotate_kernel`). Each copy gives an orientation response ``Y_k = W_k * x``; the
+    attention ``a_k = softmax_k(sum_c v_c Y_k[c]^2)`` (``v`` learnt) is computed at every
+    location from the responses themselves, and ``DDC(x) = sum_k a_k Y_k / ||sum_k a_k W_k||`` is
+    the response of the per-input, per-location filter ``sum_k a_k W_k`` scaled to unit L2 norm
+    (its norm comes from the bank's Gram matrix). Because the attention treats all orientations
+    alike, turning the input by one kernel step (e.g. 90 degrees with 8 orientations = 2 steps)
+    turns the output with it and permutes the orientation responses.
+
+    The unit norm of the mixed filter keeps a DDC that is trained by a distillation loss applied
+    to both teacher and student from shrinking its responses to zero (for example by mixing
+    opposite orientations of an odd kernel, which cancel) and so making the loss vanish.
+
+    Args:
+        channels: input = output channels.
+        num_orientations: 1, 2, 4 or 8 copies (45-degree steps of the ring rotation).
+        groups: conv groups; ``None`` = depthwise (one directional filter per channel).
+    """
+
+    def __init__(self, channels: int, num_orientations: int = 8,
+                 groups: Optional[int] = None) -> None:
+        super().__init__()
+        if num_orientations not in (1, 2, 4, 8):
+            raise ValueError(f'num_orientations must be 1, 2, 4 or 8, got {num_orientations}')
+        groups = channels if groups is None else groups
+        if channels % groups:
+            raise ValueError(f'channels={channels} is not divisible by groups={groups}')
+        self.channels, self.groups, self.num_orientations = channels, groups, num_orientations
+        self.weight = nn.Parameter(torch.empty(channels, channels // groups, 3, 3))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.attention = nn.Parameter(torch.full((channels, ), 1.0 / channels))
+
+    def bank(self) -> Tensor:
+        """The rotated kernels, (num_orientations, C, C / groups, 3, 3)."""
+        step = 8 // self.num_orientations
+        return torch.stack([rotate_kernel(self.weight, k * step)
+                            for k in range(self.num_orientations)])
+
+    def orientation_responses(self, x: Tensor, bank: Optional[Tensor] = None) -> Tensor:
+        """``Y_k = W_k * x`` for every orientation k, (B, num_orientations, C, H, W)."""
+        bank = self.bank() if bank is None else bank
+        orientations = bank.shape[0]
+        # output channel c * K + k: channel-major, so each conv group keeps its input channels
+        weight = bank.transpose(0, 1).reshape(self.channels * orientations, *bank.shape[2:])
+        out = F.conv2d(x, weight.to(x.dtype), padding=1, groups=self.groups)
+        batch, _, height, width = out.shape
+        return out.view(batch, self.channels, orientations, height, width).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bank = self.bank()
+        responses = self.orientation_responses(x, bank)
+        logits = (responses.pow(2) * self.attention.view(1, 1, -1, 1, 1)).sum(dim=2)
+        weights = logits.softmax(dim=1)  # (B, K, H, W)
+        flat = bank.flatten(2).to(x.dtype)  # (K, C, C / groups * 9)
+        gram = torch.einsum('kcn,lcn->ckl', flat, flat)
+        norm2 = torch.einsum('bkhw,ckl,blhw->bchw', weights, gram, weights)
+        mixed = (weights.unsqueeze(2) * responses).sum(dim=1)
+        return mixed / norm2.clamp(min=1e-12).sqrt()
+
+
+# ------------------------------------------------------------------------------------------
+# Loss modules
+# ------------------------------------------------------------------------------------------
+
+@register_model
+class DKEDCorrelationLoss(DistillLoss):
+    """Feature correlation distillation on backbone stages (DKED, part 2).
+
+    ``loss_weight * sum_stages mean_ij (A_S[i, j] - A_T[i, j])^2`` with ``A`` the non-local
+    cosine affinity of :func:`nonlocal_affinity`. The poster names the quantity only; the
+    affinity form, the stages and the weight are this project's choices.
+
+    Args:
+        stages: indices into the backbone outputs of both detectors (default: the last two,
+            strides 16 and 32 for ResNets and mmdet's MobileNetV2 alike).
+        max_size: side to which larger maps are pooled before the affinity.
+        loss_weight: weight of the summed stage losses.
+    """
+
+    requires = ('backbone', )
+
+    def __init__(self, stages: Sequence[int] = (-2, -1), max_size: int = 16,
+                 loss_weight: float = 1.0, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.stages, self.max_size, self.loss_weight = tuple(stages), max_size, loss_weight
+
+    def forward(self, student: Dict[str, object], teacher: Dict[str, object],
+                batch: DistillBatch) -> Dict[str, Tensor]:
+        s_stages, t_stages = as_levels(student['backbone']), as_levels(teacher['backbone'])
+        loss = 0.
+        for stage in self.stages:
+            s, t = s_stages[stage], t_stages[stage].detach()
+            if s.shape[-2:] != t.shape[-2:]:
+                raise ValueError(f'DKEDCorrelationLoss: backbone stage {stage} is '
+                                 f'{tuple(s.shape[-2:])} in the student and '
+                                 f'{tuple(t.shape[-2:])} in the teacher: choose stages of '
+                                 'equal stride')
+            diff = nonlocal_affinity(s, self.max_size) - nonlocal_affinity(t, self.max_size)
+            loss = loss + diff.pow(2).mean()
+        return dict(loss_dked_corr=self.loss_weight * loss)
+
+
+@register_model
+class DKEDResponseLoss(DistillLoss):
+    """Direction-adaptive feature response distillation (DKED, part 3).
+
+    ``L_drfd = ||G * (Y'_T - Y'_S)||^2`` per FPN level, ``Y'_T = DDC(F_T)``,
+    ``Y'_S = DDC(adapt(F_S))`` with one DDC shared by both sides and all levels (the responses
+    are compared in the same direction-adaptive space), ``adapt`` a 1x1 conv only when the
+    channel counts differ, ``G`` the oriented Gaussian mask of the batch's GT boxes
+    (:func:`oriented_gaussian_mask`). Each level's masked sum is divided by ``C * sum G``
+    (at least ``C``), and the levels are summed.
+
+    DDC and the adapter are children of the distiller: trained, then dropped at export.
+
+    Args:
+        student_channels, teacher_channels: FPN channels.
+        strides: the FPN levels' strides (mmrotate rotated RetinaNet: 8 ... 128).
+        num_orientations, groups: of the DDC.
+        sigma_ratio: of the Gaussian mask.
+        loss_weight: weight of ``L_drfd`` (the poster gives none: 1).
+    """
+
+    requires = ('neck', )
+
+    def __init__(self,
+                 student_channels: int = 256,
+                 teacher_channels: int = 256,
+                 strides: Sequence[float] = (8, 16, 32, 64, 128),
+                 num_orientations: int = 8,
+                 groups: Optional[int] = None,
+                 sigma_ratio: float = 0.25,
+                 loss_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.student_channels, self.teacher_channels = student_channels, teacher_channels
+        self.strides, self.sigma_ratio, self.loss_weight = tuple(strides), sigma_ratio, loss_weight
+        self.adapter = (nn.Conv2d(student_channels, teacher_channels, 1)
+                        if student_channels != teacher_channels else nn.Identity())
+        self.ddc = DynamicDirectionalConv(teacher_channels, num_orientations, groups)
+
+    def masks(self, batch: DistillBatch, sizes: Sequence[Tuple[int, int]],
+              device: torch.device) -> List[Tensor]:
+        """``G`` of every level, (B, 1, H, W) each, from the samples' GT boxes."""
+        boxes = [rotated_box_tensor(sample.gt_instances.bboxes).to(device).float()
+                 for sample in batch.data_samples]
+        return [torch.stack([oriented_gaussian_mask(b, size, stride, self.sigma_ratio)
+                             for b in boxes]).unsqueeze(1)
+                for size, stride in zip(sizes, self.strides)]
+
+    def forward(self, student: Dict[str, object], teacher: Dict[str, object],
+                batch: DistillBatch) -> Dict[str, Tensor]:
+        s_levels, t_levels = paired_levels(student, teacher, 'neck', len(self.strides))
+        masks = self.masks(batch, [t.shape[-2:] for t in t_levels], t_levels[0].device)
+        loss = 0.
+        for s, t, mask in zip(s_levels, t_levels, masks):
+            diff = self.ddc(t.float()) - self.ddc(self.adapter(s).float())
+            denominator = t.shape[1] * mask.sum().clamp(min=1.0)
+            loss = loss + (mask * diff.pow(2)).sum() / denominator
+        return dict(loss_dked_drfd=self.loss_weight * loss)
+
+
+@register_model
+class DKEDPredictionLoss(DistillLoss):
+    """Prediction distillation of an anchor-based dense head (DKED, part 4).
+
+    Adds ``lambda L_obb(r_T, r_S, r_GT)`` (``loss_dked_obb``) and
+    ``(1 - lambda) JOL_cls(c_T, c_S)`` (``loss_dked_cls``) to the student's own losses, whose
+    box loss is ``JOL_obb(r_S, r_GT)`` and whose class loss must be weighted ``lambda`` (the
+    head's ``loss_cls.loss_weight``, checked here). Per image the anchors are generated and
+    assigned to GT boxes exactly as the head does (its anchor generator, assigner, box coder and
+    ``allowed_border``); ``JOL_obb`` of student and teacher is the head's box loss (weight 1)
+    of each positive anchor; ``JOL_cls(c_T, c_S)`` is :func:`soft_label_focal` on every anchor
+    the head's focal loss uses (positives and negatives). Both sums are divided by the number of
+    positive anchors, as the head's own losses are.
+
+    Args:
+        head: the student's ``bbox_head`` config (``{{_base_.model.bbox_head}}``).
+        train_cfg: the student's ``train_cfg`` (its ``assigner`` and ``allowed_border``).
+        lam: lambda (the poster gives no value: 0.5).
+        delta: margin of the teacher bound (the poster gives no value: 0).
+        gamma: focusing exponent of the soft-label focal loss (focal loss's 2).
+    """
+
+    requires = ('cls_scores', 'bbox_preds')
+
+    def __init__(self,
+                 head: dict,
+                 train_cfg: dict,
+                 lam: float = 0.5,
+                 delta: float = 0.0,
+                 gamma: float = 2.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f'lam must be in [0, 1], got {lam}')
+        own_weight = head.get('loss_cls', {}).get('loss_weight', 1.0)
+        if not math.isclose(own_weight, lam):
+            raise ValueError(f'DKEDPredictionLoss: L_cls = lambda JOL_cls(c_S, c_GT) + ...: the '
+                             f'student head\'s loss_cls.loss_weight is {own_weight}, set it to '
+                             f'lam={lam}')
+        self.lam, self.delta, self.gamma = lam, delta, gamma
+        self.num_classes = head['num_classes']
+        self.reg_decoded_bbox = head.get('reg_decoded_bbox', False)
+        self.allowed_border = train_cfg.get('allowed_border', -1)
+        self.prior_generator = TASK_UTILS.build(head['anchor_generator'])
+        self.bbox_coder = TASK_UTILS.build(head['bbox_coder'])
+        self.assigner = TASK_UTILS.build(train_cfg['assigner'])
+        self.box_loss = MODELS.build(dict(head['loss_bbox'], loss_weight=1.0))
+
+    def box_losses(self, deltas: Tensor, priors, targets) -> Tensor:
+        """The head's box loss of each positive anchor (n,), on deltas or decoded boxes."""
+        if self.reg_decoded_bbox:
+            pred = get_box_tensor(self.bbox_coder.decode(priors, deltas))
+            target = get_box_tensor(targets)
+        else:
+            pred, target = deltas, self.bbox_coder.encode(priors, targets)
+        loss = self.box_loss(pred, target, reduction_override='none')
+        return loss.sum(dim=-1) if loss.dim() > 1 else loss
+
+    def forward(self, student: Dict[str, object], teacher: Dict[str, object],
+                batch: DistillBatch) -> Dict[str, Tensor]:
+        s_cls, t_cls = list(student['cls_scores']), list(teacher['cls_scores'])
+        device = s_cls[0].device
+        sizes = [level.shape[-2:] for level in s_cls]
+        flat_priors = cat_boxes(self.prior_generator.grid_priors(sizes, device=device))
+        box_dim = self.bbox_coder.encode_size
+        s_cls, t_cls = per_anchor(s_cls, self.num_classes), per_anchor(t_cls, self.num_classes)
+        s_reg = per_anchor(student['bbox_preds'], box_dim)
+        t_reg = per_anchor(teacher['bbox_preds'], box_dim)
+        obb, soft, num_pos = s_cls.new_zeros(()), s_cls.new_zeros(()), 0
+        for i, sample in enumerate(batch.data_samples):
+            meta = sample.metainfo
+            valid = torch.cat(self.prior_generator.valid_flags(sizes, meta['pad_shape'], device))
+            inside = anchor_inside_flags(flat_priors, valid, meta['img_shape'][:2],
+                                         self.allowed_border)
+            priors = flat_priors[inside]
+            assigned = self.assigner.assign(InstanceData(priors=priors), sample.gt_instances,
+                                            sample.get('ignored_instances', None))
+            pos = (assigned.gt_inds > 0).nonzero().squeeze(1)
+            used = assigned.gt_inds >= 0
+            soft = soft + soft_label_focal(s_cls[i][inside][used],
+                                           t_cls[i][inside][used], self.gamma).sum()
+            if pos.numel() == 0:
+                continue
+            num_pos += pos.numel()
+            targets = sample.gt_instances.bboxes[assigned.gt_inds[pos] - 1]
+            student_loss = self.box_losses(s_reg[i][inside][pos], priors[pos], targets)
+            with torch.no_grad():
+                teacher_loss = self.box_losses(t_reg[i][inside][pos].detach(), priors[pos],
+                                               targets)
+            obb = obb + teacher_bounded(student_loss, teacher_loss, self.delta).sum()
+        avg = max(num_pos, 1)
+        return dict(loss_dked_obb=self.lam * obb / avg,
+                    loss_dked_cls=(1.0 - self.lam) * soft / avg)

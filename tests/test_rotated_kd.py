@@ -1,0 +1,482 @@
+"""KD-RNet and DKED on mmrotate: the equations, DDC, the Gaussian mask, the teacher bound, DOTA
+patch splitting and merging, and one end-to-end run (train, distil, export, test) on synthetic
+DOTA-layout patches."""
+import copy
+import json
+import math
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+import ifkd_mm  # noqa: F401
+from ifkd_mm.distillation.base import DistillBatch
+from ifkd_mm.distillation.rotated import (DKEDCorrelationLoss, DKEDPredictionLoss,
+                                          DKEDResponseLoss, DynamicDirectionalConv, KDRNetLoss,
+                                          kl_student_teacher, nonlocal_affinity,
+                                          oriented_gaussian_mask, rotate_kernel,
+                                          teacher_bounded)
+from ifkd_mm.registry import MODELS
+
+from .conftest import REPO, run, scalars
+
+DEMO = osp.join(REPO, 'configs/kd-rnet/demo')
+DKED_DEMO = osp.join(REPO, 'configs/dked/demo',
+                     'dked_rotated-retinanet_r50-r18_fpn_demo_synthetic-dota.py')
+
+
+def dense_outputs(cls_logits, deltas):
+    """One level, one location: ``(1, A K, 1, 1)`` scores and ``(1, A 5, 1, 1)`` deltas."""
+    return ([torch.tensor(cls_logits, dtype=torch.float32).view(1, -1, 1, 1)],
+            [torch.tensor(deltas, dtype=torch.float32).view(1, -1, 1, 1)])
+
+
+def kd_rnet(student, teacher, **kwargs):
+    s_cls, s_reg = dense_outputs(*student)
+    t_cls, t_reg = dense_outputs(*teacher)
+    return KDRNetLoss(**kwargs)(dict(cls_scores=s_cls, bbox_preds=s_reg),
+                                dict(cls_scores=t_cls, bbox_preds=t_reg), None)
+
+
+# ------------------------------------------------------------------------------------------
+# KD-RNet
+# ------------------------------------------------------------------------------------------
+
+def test_eq2_is_kl_of_student_to_teacher_at_temperature_8_by_hand():
+    zs, zt = [1.0, 2.0, 3.0], [3.0, 1.0, 0.0]
+
+    def softmax(z, t):
+        e = [math.exp(v / t) for v in z]
+        return [v / sum(e) for v in e]
+
+    ps, pt = softmax(zs, 8.0), softmax(zt, 8.0)
+    eq2 = -sum(a * math.log(b) for a, b in zip(ps, pt)) + sum(a * math.log(a) for a in ps)
+    reverse = sum(b * math.log(b / a) for a, b in zip(ps, pt))  # KL(p_t || p_s)
+    losses = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), temperature_squared=False)
+    assert losses['loss_kd_cls'].item() == pytest.approx(eq2, rel=1e-5)
+    assert abs(eq2 - reverse) > 1e-4  # the direction is what is being checked
+    scaled = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), cls_weight=0.5)
+    assert scaled['loss_kd_cls'].item() == pytest.approx(0.5 * 64 * eq2, rel=1e-5)
+    hot = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), cls_temperature=1.0,
+                  temperature_squared=False)
+    ps1, pt1 = softmax(zs, 1.0), softmax(zt, 1.0)
+    assert hot['loss_kd_cls'].item() == pytest.approx(
+        sum(a * math.log(a / b) for a, b in zip(ps1, pt1)), rel=1e-5)
+
+
+def test_eq2_with_per_class_bernoulli_distributions():
+    zs, zt, temp = torch.tensor([[0.5, -2.0]]), torch.tensor([[-1.0, 1.5]]), 8.0
+    expected = 0.0
+    for a, b in zip(zs[0].tolist(), zt[0].tolist()):
+        p, q = 1 / (1 + math.exp(-a / temp)), 1 / (1 + math.exp(-b / temp))
+        expected += p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+    got = kl_student_teacher(zs, zt, temp, distribution='sigmoid')
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_soft_regression_eq3_at_temperature_10():
+    student = [0.0, 3.0, -25.0, 0.0, 0.0]
+    teacher = [0.0, 0.0, 0.0, 0.0, 0.0]
+    # literal eq. 3 on x / T: 1/2 (0.3)^2 and |2.5| - 1/2
+    literal = kd_rnet(([0.] * 3, student), ([0.] * 3, teacher), temperature_squared=False)
+    assert literal['loss_kd_reg'].item() == pytest.approx(0.5 * 0.3 ** 2 + 2.0, rel=1e-5)
+    # times T^2: Huber with threshold T, 1/2 d^2 inside and T |d| - T^2 / 2 beyond
+    huber = kd_rnet(([0.] * 3, student), ([0.] * 3, teacher), reg_weight=2.0)
+    assert huber['loss_kd_reg'].item() == pytest.approx(2.0 * (4.5 + 250.0 - 50.0), rel=1e-5)
+    same = kd_rnet(([0.] * 3, student), ([0.] * 3, student))
+    assert same['loss_kd_reg'].item() == 0.0
+
+
+def test_kd_rnet_averages_over_anchors_of_all_levels_and_trains_the_student_only():
+    torch.manual_seed(0)
+    shapes = [(2, 3 * 4, 8, 8), (2, 3 * 4, 4, 4)]
+    s_cls = [torch.randn(s, requires_grad=True) for s in shapes]
+    t_cls = [torch.randn(s) for s in shapes]
+    s_reg = [torch.randn(2, 15, *s[2:], requires_grad=True) for s in shapes]
+    t_reg = [torch.randn(2, 15, *s[2:]) for s in shapes]
+    losses = KDRNetLoss()(dict(cls_scores=s_cls, bbox_preds=s_reg),
+                          dict(cls_scores=t_cls, bbox_preds=t_reg), None)
+    per_anchor = [kl_student_teacher(s.permute(0, 2, 3, 1).reshape(-1, 4),
+                                     t.permute(0, 2, 3, 1).reshape(-1, 4), 8.0)
+                  for s, t in zip(s_cls, t_cls)]
+    assert losses['loss_kd_cls'].item() == pytest.approx(
+        64 * torch.cat(per_anchor).mean().item(), rel=1e-5)
+    sum(losses.values()).backward()
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in s_cls + s_reg)
+
+
+# ------------------------------------------------------------------------------------------
+# DKED: pure functions and DDC
+# ------------------------------------------------------------------------------------------
+
+def test_teacher_bound_is_zero_where_the_student_beats_the_teacher_by_the_margin():
+    student = torch.tensor([0.2, 0.45, 0.5, 0.9])
+    teacher = torch.full((4, ), 0.5)
+    bounded = teacher_bounded(student, teacher, delta=0.1)
+    assert bounded.tolist() == pytest.approx([0.0, 0.45, 0.5, 0.9])
+    assert teacher_bounded(student, teacher, delta=0.0).tolist() == pytest.approx(
+        [0.0, 0.0, 0.0, 0.9])
+
+
+def test_gaussian_mask_peaks_at_box_centres_on_every_stride():
+    for stride in (4, 8):
+        row, col = 6, 10
+        box = torch.tensor([[(col + 0.5) * stride, (row + 0.5) * stride, 40., 12., 0.7]])
+        mask = oriented_gaussian_mask(box, (16, 24), stride)
+        assert mask.shape == (16, 24)
+        assert divmod(int(mask.argmax()), 24) == (row, col)
+        assert mask.max().item() == pytest.approx(1.0)
+    two = torch.tensor([[20.5, 20.5, 16., 8., 0.], [60.5, 40.5, 16., 8., 0.]])
+    mask = oriented_gaussian_mask(two, (64, 96), 1)
+    assert mask[20, 20] == pytest.approx(1.0) and mask[40, 60] == pytest.approx(1.0)
+    assert mask[30, 40] < 1e-3
+
+
+@pytest.mark.parametrize('theta', [-1.0, 0.3, 1.2])
+def test_gaussian_mask_follows_the_box_angle(theta):
+    box = torch.tensor([[64., 64., 60., 12., theta]])
+    mask = oriented_gaussian_mask(box, (128, 128), 1)
+    ys, xs = torch.meshgrid(torch.arange(128.) + 0.5, torch.arange(128.) + 0.5, indexing='ij')
+    weights = mask / mask.sum()
+    dx, dy = xs - (weights * xs).sum(), ys - (weights * ys).sum()
+    cov = torch.tensor([[(weights * dx * dx).sum(), (weights * dx * dy).sum()],
+                        [(weights * dx * dy).sum(), (weights * dy * dy).sum()]])
+    _, vectors = torch.linalg.eigh(cov)
+    major = vectors[:, -1]
+    assert abs(float(major[0] * math.cos(theta) + major[1] * math.sin(theta))) == pytest.approx(
+        1.0, abs=1e-3)
+    # the spreads: sigma = 0.25 w = 15 px along the box, 0.25 h = 3 px across it (cell (10, 10)
+    # is at pixel (10.5, 10.5); the box is placed so that the cell lies 15 px along / 3 px across)
+    cos, sin = math.cos(theta), math.sin(theta)
+    for offset, expected in (((15 * cos, 15 * sin), math.exp(-0.5)),
+                             ((-3 * sin, 3 * cos), math.exp(-0.5)),
+                             ((-15 * sin, 15 * cos), math.exp(-0.5 * 25))):
+        shifted = torch.tensor([[10.5 - offset[0], 10.5 - offset[1], 60., 12., theta]])
+        value = oriented_gaussian_mask(shifted, (21, 21), 1)[10, 10].item()
+        assert value == pytest.approx(expected, rel=1e-4, abs=1e-9)
+
+
+def test_kernel_rotation_steps_of_45_degrees():
+    weight = torch.arange(9.).view(1, 1, 3, 3)
+    assert torch.equal(rotate_kernel(weight, 2), torch.rot90(weight, -1, (-2, -1)))
+    assert torch.equal(rotate_kernel(weight, 8), weight)
+    # one step: every outer tap moves one place clockwise, the centre stays
+    assert rotate_kernel(weight, 1)[0, 0].tolist() == [[3., 0., 1.], [6., 4., 2.], [7., 8., 5.]]
+
+
+@pytest.mark.parametrize('groups', [None, 1])
+def test_ddc_rotating_the_input_permutes_the_orientation_responses(groups):
+    torch.manual_seed(0)
+    ddc = DynamicDirectionalConv(4, num_orientations=8, groups=groups)
+    x = torch.randn(2, 4, 12, 12)
+    turned = torch.rot90(x, -1, (-2, -1))  # 90 degrees clockwise = 2 kernel steps
+    responses = ddc.orientation_responses(x)
+    responses_turned = ddc.orientation_responses(turned)
+    assert responses.shape == (2, 8, 4, 12, 12)
+    for k in range(8):
+        expected = torch.rot90(responses[:, (k - 2) % 8], -1, (-2, -1))
+        assert torch.allclose(responses_turned[:, k], expected, atol=1e-5)
+        assert not torch.allclose(responses_turned[:, k],
+                                  torch.rot90(responses[:, k], -1, (-2, -1)), atol=1e-3)
+    assert torch.allclose(ddc(turned), torch.rot90(ddc(x), -1, (-2, -1)), atol=1e-5)
+
+
+def test_ddc_trained_by_the_response_loss_alone_cannot_make_it_vanish():
+    torch.manual_seed(0)
+    loss = DKEDResponseLoss(student_channels=8, teacher_channels=8, strides=(4, ),
+                            num_orientations=4)
+    teacher = [torch.randn(2, 8, 16, 16)]
+    student = [torch.randn(2, 8, 16, 16)]
+    samples = []
+    for _ in range(2):
+        sample = DetDataSample()
+        sample.gt_instances = InstanceData(bboxes=torch.tensor([[10., 10., 40., 30.]]),
+                                           labels=torch.tensor([0]))
+        samples.append(sample)
+    batch = DistillBatch(inputs=torch.zeros(2, 3, 64, 64), data_samples=samples,
+                         mean=torch.zeros(1, 3, 1, 1), std=torch.ones(1, 3, 1, 1))
+    first = loss(dict(neck=student), dict(neck=teacher), batch)['loss_dked_drfd'].item()
+    optimizer = torch.optim.Adam(loss.parameters(), lr=0.05)
+    for _ in range(150):
+        optimizer.zero_grad()
+        value = loss(dict(neck=student), dict(neck=teacher), batch)['loss_dked_drfd']
+        value.backward()
+        optimizer.step()
+    # it levels off (near a quarter of the start); with unit-norm base kernels only (the
+    # opposite orientations of an odd kernel cancel) it fell to ~1e-8
+    assert value.item() > 0.1 * first
+    response = loss.ddc(teacher[0]).pow(2).mean().item()
+    assert response > 0.2 * teacher[0].pow(2).mean().item()
+
+
+def test_nonlocal_correlation_compares_detectors_of_different_width():
+    torch.manual_seed(0)
+    feature = torch.randn(2, 32, 20, 20)
+    affinity = nonlocal_affinity(feature, max_size=10)
+    assert affinity.shape == (2, 100, 100)
+    assert torch.allclose(torch.diagonal(affinity, dim1=1, dim2=2), torch.ones(2, 100), atol=1e-5)
+    assert torch.allclose(nonlocal_affinity(3 * feature, 10), affinity, atol=1e-5)
+    corr = DKEDCorrelationLoss(stages=(-1, ), max_size=10)
+    teacher = dict(backbone=(torch.randn(2, 64, 20, 20), ))
+    part = corr(dict(backbone=(teacher['backbone'][0][:, :32].clone(), )), teacher, None)
+    assert part['loss_dked_corr'].item() > 0
+    wider = torch.cat([teacher['backbone'][0], teacher['backbone'][0]], 1)
+    assert corr(dict(backbone=(wider, )), teacher, None)['loss_dked_corr'].item() < 1e-10
+    with pytest.raises(ValueError, match='equal stride'):
+        corr(dict(backbone=(torch.randn(2, 8, 10, 10), )), teacher, None)
+
+
+# ------------------------------------------------------------------------------------------
+# DKED prediction distillation on a real mmrotate head
+# ------------------------------------------------------------------------------------------
+
+def rotated_head_config(lam=0.5) -> Config:
+    cfg = Config.fromfile(osp.join(DEMO, 'rotated-retinanet_r18_fpn_demo_synthetic-dota.py'))
+    cfg.model.bbox_head.loss_cls.loss_weight = lam
+    return cfg.model
+
+
+def rotated_batch(size=128):
+    from mmrotate.structures.bbox import RotatedBoxes
+    samples = []
+    for shift in (0., 10.):
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                             pad_shape=(size, size), scale_factor=(1., 1.),
+                                             batch_input_shape=(size, size)))
+        sample.gt_instances = InstanceData(
+            bboxes=RotatedBoxes(torch.tensor([[40. + shift, 40., 44., 16., 0.4],
+                                              [90., 80. - shift, 30., 20., -0.6]])),
+            labels=torch.tensor([0, 6]))
+        samples.append(sample)
+    return DistillBatch(inputs=torch.zeros(2, 3, size, size), data_samples=samples,
+                        mean=torch.zeros(1, 3, 1, 1), std=torch.ones(1, 3, 1, 1))
+
+
+def head_outputs(model: dict, seed: int, size=128):
+    torch.manual_seed(seed)
+    detector = MODELS.build(model)
+    detector.init_weights()
+    with torch.no_grad():
+        cls, reg = detector.bbox_head(detector.extract_feat(torch.randn(2, 3, size, size)))
+    return dict(cls_scores=list(cls), bbox_preds=list(reg))
+
+
+def test_dked_prediction_loss_uses_the_heads_assignment_and_bounds_by_the_teacher():
+    init_default_scope('mmrotate')
+    model = rotated_head_config()
+    loss = MODELS.build(dict(type='DKEDPredictionLoss', head=model.bbox_head,
+                             train_cfg=model.train_cfg, lam=0.5, delta=0.0))
+    batch = rotated_batch()
+    student, teacher = head_outputs(model, 0), head_outputs(model, 1)
+    values = loss(student, teacher, batch)
+    assert values['loss_dked_obb'] > 0 and values['loss_dked_cls'] > 0
+    # a student equal to its teacher is never worse than it: no bound term, no soft-label loss
+    same = loss(student, student, batch)
+    assert same['loss_dked_obb'].item() == 0.0
+    assert same['loss_dked_cls'].item() == pytest.approx(0.0, abs=1e-7)
+    # with a margin the equal student must still improve: the bound is its own box loss (x lam)
+    margin = MODELS.build(dict(type='DKEDPredictionLoss', head=model.bbox_head,
+                               train_cfg=model.train_cfg, lam=0.5, delta=0.05))
+    bounded = margin(student, student, batch)['loss_dked_obb']
+    assert bounded > 0
+    # ... and equals lam x the head's own mean box loss over the same positive anchors
+    detector = MODELS.build(model)
+    own = detector.bbox_head.loss_by_feat(student['cls_scores'], student['bbox_preds'],
+                                          [s.gt_instances for s in batch.data_samples],
+                                          [s.metainfo for s in batch.data_samples])
+    own_box = torch.cat([v.reshape(-1) for v in own['loss_bbox']])
+    assert bounded.item() == pytest.approx(0.5 * own_box[own_box != 0].mean().item(), rel=1e-4)
+
+
+def test_dked_prediction_loss_needs_the_students_class_loss_weighted_by_lambda():
+    init_default_scope('mmrotate')
+    model = rotated_head_config(lam=1.0)
+    with pytest.raises(ValueError, match='loss_cls.loss_weight is 1.0, set it to lam=0.5'):
+        DKEDPredictionLoss(head=model.bbox_head, train_cfg=model.train_cfg, lam=0.5)
+
+
+def test_dked_distiller_trains_auxiliary_modules_that_export_drops(tmp_path):
+    init_default_scope('mmrotate')
+    cfg = Config.fromfile(DKED_DEMO)
+    teacher_model = copy.deepcopy(cfg.model.student)
+    teacher_path = str(tmp_path / 'teacher.pth')
+    torch.save(dict(state_dict=MODELS.build(teacher_model).state_dict()), teacher_path)
+    distiller_cfg = copy.deepcopy(cfg.model)
+    distiller_cfg.teacher = dict(config=teacher_model, checkpoint=teacher_path)
+    distiller = MODELS.build(distiller_cfg)
+    batch = rotated_batch()
+    distiller.train()
+    losses = distiller.loss(torch.randn(2, 3, 128, 128), batch.data_samples)
+    assert {'loss_dked_corr', 'loss_dked_drfd', 'loss_dked_obb', 'loss_dked_cls'} <= set(losses)
+    total, _ = distiller.parse_losses(losses)
+    total.backward()
+    ddc = distiller.distill_losses[1].ddc
+    assert ddc.weight.grad is not None and ddc.weight.grad.abs().sum() > 0
+    keys = distiller.state_dict().keys()
+    assert any(k.startswith('distill_losses.1.ddc') for k in keys)
+    assert not any(k.startswith('teacher.') for k in keys)
+
+
+# ------------------------------------------------------------------------------------------
+# DOTA patches: split, merge, end to end
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def dota_patches(tmp_path_factory):
+    """Synthetic DOTA (4 train, 2 val images of 192 px) cut into 128 px patches."""
+    from ifkd_mm.datasets.synthetic import make_dota
+
+    root = tmp_path_factory.mktemp('rotated')
+    make_dota(str(root), num_train=4, num_val=2, img_size=192, seed=0)
+    out = root / 'split'
+    log = run([sys.executable, 'tools/data/split_dota.py', '--src', str(root / 'DOTA'),
+               '--out', str(out), '--size', '128', '--train-overlap', '32',
+               '--test-overlap', '64', '--splits', 'train:trainval', 'val:val'])
+    return root, out, log
+
+
+def test_split_names_patches_and_moves_boxes_into_them(dota_patches):
+    root, out, log = dota_patches
+    assert 'train -> ' in log and '16 patches of 128 px, overlap 32' in log
+    assert 'val -> ' in log and '8 patches of 128 px, overlap 64' in log
+    names = sorted(os.listdir(out / 'trainval' / 'images'))
+    assert names[:4] == ['P0000__128__0___0.png', 'P0000__128__0___64.png',
+                         'P0000__128__64___0.png', 'P0000__128__64___64.png']
+    image = cv2.imread(str(root / 'DOTA/train/images/P0000.png'))
+    patch = cv2.imread(str(out / 'trainval/images/P0000__128__64___0.png'))
+    assert np.array_equal(patch, image[0:128, 64:192])
+    source = [line.split() for line in open(root / 'DOTA/train/labelTxt/P0000.txt')
+              if len(line.split()) == 10]
+    moved = [line.split() for line in open(out / 'trainval/annfiles/P0000__128__64___64.txt')]
+    whole = [o for o in source if all(64 <= float(v) < 192 for v in o[:8])]
+    assert whole
+    for obj in whole:
+        shifted = [float(v) - 64 for v in obj[:8]]
+        assert any(np.allclose(shifted, [float(v) for v in m[:8]], atol=1e-3) and m[8] == obj[8]
+                   for m in moved)
+
+
+def test_dota_metric_merges_patch_results_into_full_images(tmp_path):
+    from mmrotate.evaluation import DOTAMetric
+    from ifkd_mm.datasets.synthetic import DOTA_CLASSES
+
+    metric = DOTAMetric(merge_patches=True, format_only=True,
+                        outfile_prefix=str(tmp_path / 'Task1'))
+    metric.dataset_meta = dict(classes=DOTA_CLASSES)
+    box = np.array([[20., 30., 16., 8., 0.]], dtype=np.float32)
+    results = [dict(img_id='P0004__128__64___0', bboxes=box, scores=np.array([0.9]),
+                    labels=np.array([6])),
+               dict(img_id='P0004__128__0___64', bboxes=box + [[30., 0., 0., 0., 0.]],
+                    scores=np.array([0.8]), labels=np.array([6]))]
+    metric.merge_results(results, str(tmp_path / 'Task1'))
+    lines = open(tmp_path / 'Task1' / 'Task1_ship.txt').read().split('\n')
+    rows = [line.split() for line in lines if line]
+    assert [row[0] for row in rows] == ['P0004', 'P0004']
+    centres = sorted((np.mean([float(v) for v in row[2::2]]), np.mean([float(v) for v in
+                                                                        row[3::2]]))
+                     for row in rows)
+    assert np.allclose(centres, [(50., 94.), (84., 30.)], atol=1e-2)
+
+
+def tiny_rotated_config(tmp_path, base: str, split_root, max_epochs: int, name: str,
+                        extra: str = '') -> str:
+    """``base`` on the test's DOTA patches, batch 4, no validation during training."""
+    root = str(split_root) + '/'
+    path = tmp_path / f'{name}.py'
+    path.write_text(f"""
+_base_ = {base!r}
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={root!r}))
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root={root!r}))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs={max_epochs}, val_interval=1, val_begin={max_epochs + 1})
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end={max_epochs})]
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={max_epochs}))
+randomness = dict(seed=0)
+log_processor = dict(window_size=1)
+{extra}
+""")
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def distilled(dota_patches, tmp_path_factory):
+    """A tiny rotated teacher (the R18 demo detector) trained on the patches, then KD-RNet and
+    DKED runs distilling it into the demo student, all through tools/train.py."""
+    _, split, _ = dota_patches
+    tmp = tmp_path_factory.mktemp('distil')
+    student = tiny_rotated_config(tmp, osp.join(DEMO, 'rotated-retinanet_r18_fpn_demo_synthetic-'
+                                                'dota.py'), split, 2, 'student')
+    run([sys.executable, 'tools/train.py', student, '--work-dir', str(tmp / 'teacher')])
+    teacher = f"model = dict(teacher=dict(config={student!r}, checkpoint=" \
+              f"{str(tmp / 'teacher' / 'epoch_2.pth')!r}))"
+    runs = {}
+    for name, base in (('kd-rnet', osp.join(DEMO, 'kd-rnet_rotated-retinanet_r50-r18_fpn_demo_'
+                                                   'synthetic-dota.py')), ('dked', DKED_DEMO)):
+        config = tiny_rotated_config(tmp, base, split, 1, name, teacher)
+        work_dir = tmp / name
+        run([sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir)])
+        exported = str(work_dir / 'student.pth')
+        run([sys.executable, 'tools/export_student.py', str(work_dir / 'epoch_1.pth'), exported])
+        runs[name] = dict(work_dir=str(work_dir), exported=exported)
+    return student, runs
+
+
+@pytest.mark.parametrize('method,terms', [
+    ('kd-rnet', ('loss_kd_cls', 'loss_kd_reg')),
+    ('dked', ('loss_dked_corr', 'loss_dked_drfd', 'loss_dked_obb', 'loss_dked_cls'))])
+def test_distillation_runs_log_their_terms_and_export_a_plain_student(distilled, method, terms):
+    student_config, runs = distilled
+    rows = [row for row in scalars(runs[method]['work_dir']) if 'loss' in row]
+    assert rows and all(term in row and math.isfinite(row[term]) for row in rows for term in terms)
+    assert all(row['loss_cls'] > 0 and row['loss_bbox'] > 0 for row in rows)
+    checkpoint = torch.load(osp.join(runs[method]['work_dir'], 'epoch_1.pth'))
+    assert not any(key.startswith('teacher.') for key in checkpoint['state_dict'])
+    if method == 'dked':
+        assert any('.ddc.' in key for key in checkpoint['state_dict'])
+    init_default_scope('mmrotate')
+    plain = MODELS.build(Config.fromfile(student_config).model)
+    exported = torch.load(runs[method]['exported'])['state_dict']
+    plain.load_state_dict(exported, strict=True)
+    assert sum(v.numel() for k, v in exported.items() if k in dict(plain.named_parameters())) \
+        == sum(p.numel() for p in plain.parameters())
+    assert not any('ddc' in key or key.startswith('distill_losses') for key in exported)
+
+
+def test_exported_students_are_evaluated_with_the_dota_metric(distilled, tmp_path):
+    student_config, runs = distilled
+    for method in ('kd-rnet', 'dked'):
+        out = run([sys.executable, 'tools/test.py', student_config, runs[method]['exported'],
+                   '--work-dir', str(tmp_path / method)])
+        metrics = json.load(open(tmp_path / method / 'metrics.json'))
+        assert {'dota/mAP', 'dota/AP50'} <= set(metrics)
+        assert 0.0 <= metrics['dota/mAP'] <= 1.0
+        assert f"dota/mAP: {metrics['dota/mAP']}" in out
+
+
+def test_vis_tool_draws_boxes_and_the_gaussian_mask(dota_patches, tmp_path):
+    root, _, _ = dota_patches
+    image = root / 'DOTA/train/images/P0000.png'
+    ann = root / 'DOTA/train/labelTxt/P0000.txt'
+    out = tmp_path / 'vis.png'
+    run([sys.executable, 'tools/rotated/vis_rotated.py', str(image), '--ann', str(ann),
+         '--mask-stride', '4', '--out', str(out)])
+    source, drawn = cv2.imread(str(image)), cv2.imread(str(out))
+    assert drawn.shape == (192, 384, 3)
+    changed = np.abs(drawn[:, :192].astype(int) - source.astype(int)).sum(-1) > 0
+    assert changed.any() and changed.mean() < 0.2  # outlines only
+    polygon = np.asarray([line.split()[:8] for line in open(ann) if len(line.split()) == 10][0],
+                         dtype=np.float32).reshape(4, 2)
+    cx, cy = np.round(polygon.mean(0)).astype(int)
+    panel = drawn[:, 192:]
+    assert panel[cy, cx, 2] >= 150  # red where the mask is ~1
+    assert (np.abs(panel.astype(int) - source.astype(int)).sum(-1) == 0).mean() > 0.3
