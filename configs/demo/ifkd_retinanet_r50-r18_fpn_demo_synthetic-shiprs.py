@@ -4,7 +4,7 @@
 _base_ = ['./retinanet_r18_fpn_demo_synthetic-shiprs.py', '../ifkd/_base_/ifkd_losses.py']
 teacher_cfg = dict(
     config='configs/demo/retinanet_r50_fpn_demo_synthetic-shiprs.py',
-    checkpoint='work_dirs/demo/retinanet_r50_fpn_demo_synthetic-shiprs/epoch_36.pth')
+    checkpoint='work_dirs/demo/retinanet_r50_fpn_demo_synthetic-shiprs/epoch_24.pth')
 model = dict(
     _delete_=True,
     type='DetectionDistiller',
