@@ -51,8 +51,13 @@ def test_config_builds_its_model(path, teacher_checkpoints, monkeypatch):
     if model_cfg.type == 'DetectionDistiller':
         model_cfg.teacher.checkpoint = teacher_checkpoints(model_cfg.teacher.config)
         assert osp.isfile(model_cfg.teacher.config)
+    members = {'TeacherEnsemble': lambda: model_cfg.members,
+               'ERKTDistiller': lambda: model_cfg.teacher.members}.get(model_cfg.type, list)()
+    for member in members:
+        member.checkpoint = teacher_checkpoints(member.config)
     model = MODELS.build(model_cfg)
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) > 0
+    frozen = model_cfg.type == 'TeacherEnsemble'  # trained members only, nothing to train
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad or frozen) > 0
     for dataloader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[dataloader].dataset.type
     assert cfg.val_evaluator and cfg.test_evaluator

@@ -1,0 +1,14 @@
+# Demo ERKT-Net: the demo ensemble distilled into EfficientNet-B0 (from scratch, 64 px) with the
+# VSM (CutMix at probability 1.0) and R * L_cross + (2 - R) * 2 * (L_inter + L_intra), tau = 2.
+_base_ = ['./efficientnet-b0_demo_synthetic-nwpu45.py']
+model = dict(
+    _delete_=True,
+    type='ERKTDistiller',
+    student={{_base_.model}},
+    teacher=dict(type='TeacherEnsemble', members={{_base_.teacher_members}}),
+    distill_loss=dict(type='DISTLoss', tau=2.0, inter_weight=2.0, intra_weight=2.0),
+    ratio=1.0)
+data_preprocessor = dict(
+    batch_augments=dict(augments=[dict(type='CutMix', alpha=1.0)], probs=[1.0]))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.vsm_train_pipeline}}))
+work_dir = 'work_dirs/erkt-net/demo/erkt-net_ensemble-b0_demo_synthetic-nwpu45'

@@ -1,0 +1,4 @@
+# efficientnet-b0 teacher of ERKT-Net on NWPU-RESISC45 (train ratio 10%): ImageNet-pretrained, 600
+# epochs, the usual augmentation.
+_base_ = ['../_base_/datasets/nwpu45-tr10.py', '../_base_/models/efficientnet-b0.py']
+model = dict(head=dict(num_classes={{_base_.num_classes}}))

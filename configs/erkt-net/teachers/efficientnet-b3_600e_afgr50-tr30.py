@@ -1,0 +1,4 @@
+# efficientnet-b3 teacher of ERKT-Net on AFGR50 (train ratio 30%): ImageNet-pretrained, 600 epochs,
+# the usual augmentation.
+_base_ = ['../_base_/datasets/afgr50-tr30.py', '../_base_/models/efficientnet-b3.py']
+model = dict(head=dict(num_classes={{_base_.num_classes}}))

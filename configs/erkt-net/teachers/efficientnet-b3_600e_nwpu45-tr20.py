@@ -1,0 +1,4 @@
+# efficientnet-b3 teacher of ERKT-Net on NWPU-RESISC45 (train ratio 20%): ImageNet-pretrained, 600
+# epochs, the usual augmentation.
+_base_ = ['../_base_/datasets/nwpu45-tr20.py', '../_base_/models/efficientnet-b3.py']
+model = dict(head=dict(num_classes={{_base_.num_classes}}))
