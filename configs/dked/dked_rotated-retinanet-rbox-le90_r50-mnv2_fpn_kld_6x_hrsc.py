@@ -1,5 +1,5 @@
 # DKED on HRSC2016: rotated RetinaNet ResNet-50 teacher -> MobileNetV2 student.
-# Train the teacher first (docs/rotated.md). DKED's four parts: DDC (training-time, inside
+# Train the teacher first (README, "Rotated-box distillation"). DKED's four parts: DDC (training-time, inside
 # DKEDResponseLoss: the exported student has the plain student's layers), non-local feature
 # correlation of backbone stages, direction-adaptive response distillation with an oriented
 # Gaussian GT mask, teacher-bounded box loss (margin delta) and soft class labels (lambda).

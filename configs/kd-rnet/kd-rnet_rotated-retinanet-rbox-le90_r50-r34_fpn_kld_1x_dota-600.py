@@ -1,7 +1,7 @@
 # KD-RNet (Table II): rotated RetinaNet ResNet-50 teacher -> ResNet-34 student on DOTA 600x600
 # patches. Eq. 1: lambda_1, lambda_2 (student's focal / KLD loss weights) are set in the _base_;
 # lambda_3, lambda_4 weight eq. 2 (KL(p_s || p_t), T = 8) and eq. 3 (soft regression, T = 10).
-# Train the teacher first (docs/rotated.md).
+# Train the teacher first (README, "Rotated-box distillation").
 _base_ = './_base_/kd-rnet_student-r34.py'
 custom_imports = dict(imports=['ifkd_mm'],
                       allow_failed_imports=False)

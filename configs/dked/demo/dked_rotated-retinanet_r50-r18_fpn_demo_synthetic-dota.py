@@ -1,6 +1,6 @@
 # Demo DKED: the synthetic-DOTA demo teacher (R50) distilled into the demo student (R18),
 # narrow FPN (64 channels).
-# Train the teacher first (docs/rotated.md). DKED's four parts: DDC (training-time, inside
+# Train the teacher first (README, "Rotated-box distillation"). DKED's four parts: DDC (training-time, inside
 # DKEDResponseLoss: the exported student has the plain student's layers), non-local feature
 # correlation of backbone stages, direction-adaptive response distillation with an oriented
 # Gaussian GT mask, teacher-bounded box loss (margin delta) and soft class labels (lambda).

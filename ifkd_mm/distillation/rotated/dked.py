@@ -2,7 +2,7 @@
 Lightweight Object Detection in Remote Sensing Images", poster) on mmrotate detectors.
 
 The poster gives the structure and three formulas, no code and no hyper-parameters; every
-default below that is not in the poster is marked as this project's choice (docs/rotated.md).
+default below that is not in the poster is marked as this project's choice (README, "Rotated-box distillation").
 
 1. Dynamic directional convolution (DDC, :class:`DynamicDirectionalConv`): a bank of
    orientation-rotated copies of a base kernel, mixed by input-conditioned attention. It lives in

@@ -5,7 +5,7 @@ Eq. 1: ``L = l1 L_cls + l2 L_reg + l3 L_KD-cls + l4 L_KD-reg``. ``L_cls`` (focal
 alpha 0.25) and ``L_reg`` (KLD) are the student head's own losses, weighted by their
 ``loss_weight`` (l1, l2); :class:`KDRNetLoss` adds ``l3 L_KD-cls`` and ``l4 L_KD-reg``.
 
-Interpretations (the paper defines neither further; recorded in docs/rotated.md):
+Interpretations (the paper defines neither further; recorded in README, "Rotated-box distillation"):
 
 * Eq. 2, ``-sum_x p_s(x) log p_t(x) + sum_x p_s(x) log p_s(x)`` = ``KL(p_s || p_t)`` (the
   student's distribution first, as printed), per anchor. The head is a sigmoid (focal) head with

@@ -1,0 +1,442 @@
+"""Time (and size) one training step of each distillation method against the student and teacher.
+
+    python tools/benchmark/distill_step.py [--student CONFIG] [--teacher CONFIG] \
+        [--methods fitnet at fgd frs ifkd ifkd-ede-online ifkd-ede-cached] [--img-size 512] \
+        [--batch-size 2] [--steps 5] [--warmup 2] [--device cpu|cuda] [--threads N] \
+        [--sam-checkpoint PATH] [--data-root data/synthetic/ShipRSImageNet] [--out results.json]
+
+The batch is real: the first ``--batch-size`` training images of the ShipRSImageNet-layout data
+under ``--data-root`` (by default the synthetic copy written by
+``tools/data/make_synthetic.py --out data/synthetic --datasets shiprs``), through the student
+config's training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``; ``RandomFlip``
+left out so that the batch is fixed) and its data preprocessor, once, before any timing. Every run
+then uses that batch, in this process, one after the other:
+
+* ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
+  ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
+* ``teacher``: the teacher's forward alone, in eval mode under no_grad: backbone, neck and dense
+  head (the whole network of a one-stage detector; the RPN of a two-stage one), as the
+  distiller runs it;
+* each method: the same training step of ``DetectionDistiller`` with the method's loss modules
+  (student forward and losses, teacher forward, the distillation losses, backward, step).
+
+The loss modules are the ``model.distill_losses`` of the method's config in ``configs/baselines``
+or ``configs/ifkd`` (:data:`METHODS`), with ``student_channels``/``teacher_channels`` set to the
+two necks' ``out_channels``. ``ifkd`` is FDR + HSM (EDE off); ``ifkd-ede-online`` is the full
+IFKD (EDE + FDR + HSM) running MobileSAM on the batch at every step; ``ifkd-ede-cached`` is the
+full IFKD reading the MobileSAM prior from ``data_sample.gt_sem_seg``, loaded by the
+``LoadSAMPrior`` transform from PNGs that ``tools/ifkd/precompute_sam_prior.py``'s
+``precompute_priors`` writes for the batch's images before timing.
+
+Detector configs have their ``Pretrained`` ``init_cfg`` removed (no downloads); the student and
+teacher weights are their random ``init_weights()``, saved once to temporary files (every run
+starts from the same student), and without ``--sam-checkpoint`` MobileSAM's weights are random
+too. Weights do not change the step time.
+
+Reported per run: the median and the minimum (less sensitive to other processes on a shared
+machine) of ``--steps`` timed steps after ``--warmup`` untimed ones, in seconds (on CUDA
+synchronised before and after each step); the peak memory growth (MiB) over the state before the
+run's model was built, so weights, gradients, optimizer state and activations (and the teacher
+and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build, warm-up and timed
+steps, in this process; on CPU the growth of ``ru_maxrss`` over a build and :data:`PROBE_STEPS`
+steps in a fresh process, forked from a server that only imported the libraries; and a method's
+overhead = its median step / (median student step + median teacher forward).
+"""
+import argparse
+import copy
+import gc
+import json
+import logging
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mobile_sam import sam_model_registry
+from torch import Tensor, nn
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+import ifkd_mm  # noqa: E402,F401  (registers the distiller, losses and datasets)
+from ifkd_mm.distillation.distiller import build_teacher, dense_head  # noqa: E402
+from ifkd_mm.distillation.ifkd.ede import build_mobile_sam  # noqa: E402
+from ifkd_mm.registry import DATASETS, MODELS  # noqa: E402
+from tools.ifkd.precompute_sam_prior import precompute_priors  # noqa: E402
+
+#: method -> (config whose ``model.distill_losses`` it uses, EDE mode to set or None)
+METHODS: Dict[str, Tuple[str, Optional[str]]] = {
+    'fitnet': ('configs/baselines/fitnet_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'at': ('configs/baselines/at_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'fgd': ('configs/baselines/fgd_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'frs': ('configs/baselines/frs_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'ifkd': ('configs/ifkd/ifkd-fdr-hsm_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'ifkd-ede-online': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'online'),
+    'ifkd-ede-cached': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'cached'),
+}
+STUDENT = 'configs/detectors/retinanet_r18_fpn_100e_shiprs.py'
+TEACHER = 'configs/detectors/retinanet_r50_fpn_100e_shiprs.py'
+DATA_ROOT = 'data/synthetic/ShipRSImageNet'
+#: training steps of a CPU memory probe: the second one runs with the optimizer state allocated
+PROBE_STEPS = 2
+#: modules the memory probes' fork server imports once, so that each probe starts in seconds
+PRELOAD = ['torch', 'mmdet.models', 'mmengine.optim', 'ifkd_mm', 'mobile_sam']
+
+
+@dataclass
+class Bench:
+    """What every run needs; picklable, so that CPU memory probes get a copy.
+
+    Attributes:
+        student: the student's model config.
+        student_checkpoint: its initial weights (``init_weights()``, saved once): every run
+            starts from them, and loading is much faster than initialising.
+        teacher: ``dict(config=<teacher model config>, checkpoint=<file>)``.
+        optim_wrapper: the student config's ``optim_wrapper``.
+        losses: method -> its ``distill_losses``.
+        batches: ``'plain'`` and, for the cached EDE, ``'cached'`` (the same images with their
+            prior in ``gt_sem_seg``) -> preprocessed (inputs, data samples) on ``device``.
+        device: ``'cpu'`` or ``'cuda'``.
+        threads: torch's CPU threads.
+        scope: the registry scope of the configs (``default_scope``).
+    """
+    student: dict
+    student_checkpoint: str
+    teacher: dict
+    optim_wrapper: dict
+    losses: Dict[str, List[dict]]
+    batches: Dict[str, Tuple[Tensor, list]]
+    device: str
+    threads: int
+    scope: str
+
+
+@dataclass
+class Result:
+    """One row of the table (see the module docstring for what the numbers mean)."""
+    run: str
+    median_s: float
+    min_s: float
+    times_s: List[float]
+    peak_memory_mib: float
+    overhead: Optional[float] = None
+
+
+def without_pretrained(config):
+    """A copy of a (nested) config with every ``Pretrained`` ``init_cfg`` set to None."""
+    if isinstance(config, dict):
+        return {key: None if key == 'init_cfg' and isinstance(value, dict)
+                and value.get('type') == 'Pretrained' else without_pretrained(value)
+                for key, value in config.items()}
+    if isinstance(config, (list, tuple)):
+        return type(config)(without_pretrained(value) for value in config)
+    return config
+
+
+def method_losses(method: str, student_channels: int, teacher_channels: int,
+                  sam_checkpoint: Optional[str]) -> List[dict]:
+    """The method's ``distill_losses`` from its config, fitted to the necks and the EDE mode."""
+    path, ede_mode = METHODS[method]
+    losses = Config.fromfile(osp.join(REPO, path)).model.to_dict()['distill_losses']
+    for loss in losses:
+        if 'student_channels' in loss:
+            loss['student_channels'] = student_channels
+        if 'teacher_channels' in loss:
+            loss['teacher_channels'] = teacher_channels
+        if loss.get('ede') is not None:
+            loss['ede'].update(checkpoint=sam_checkpoint, mode=ede_mode)
+    return losses
+
+
+def load_batch(cfg: Config, data_root: str, img_size: int, batch_size: int,
+               prior_dir: Optional[str] = None) -> Tuple[dict, List[str]]:
+    """The first ``batch_size`` training images through the pipeline, collated; their paths.
+
+    ``Resize`` fits ``img_size`` x ``img_size``, ``RandomFlip`` is left out; with ``prior_dir``,
+    ``LoadSAMPrior`` follows ``LoadImageFromFile``.
+    """
+    pipeline = []
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        transform = copy.deepcopy(transform)
+        if transform['type'] == 'RandomFlip':
+            continue
+        if transform['type'] == 'Resize':
+            transform['scale'] = (img_size, img_size)
+        pipeline.append(transform)
+        if transform['type'] == 'LoadImageFromFile' and prior_dir is not None:
+            pipeline.append(dict(type='LoadSAMPrior', prior_dir=prior_dir))
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset_cfg.update(data_root=data_root, pipeline=pipeline)
+    dataset = DATASETS.build(dataset_cfg)
+    indices = [i % len(dataset) for i in range(batch_size)]
+    paths = [dataset.get_data_info(i)['img_path'] for i in indices]
+    return pseudo_collate([dataset[i] for i in indices]), paths
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """``model.init_weights()`` (as the runner does) without its per-parameter log lines."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return model
+
+
+def build_step(bench: Bench, run: str) -> Callable[[], None]:
+    """A closure running one step of ``run`` (``'student'``, ``'teacher'`` or a method)."""
+    torch.manual_seed(0)
+    if run == 'teacher':
+        teacher = build_teacher(bench.teacher).to(bench.device)
+        inputs = bench.batches['plain'][0]
+
+        def forward() -> None:
+            with torch.no_grad():
+                dense_head(teacher)(teacher.extract_feat(inputs))
+        return forward
+    if run == 'student':
+        model = student = MODELS.build(bench.student)
+    else:
+        model = MODELS.build(dict(type='DetectionDistiller', student=bench.student,
+                                  teacher=bench.teacher, distill_losses=bench.losses[run]))
+        student = model.student
+    student.load_state_dict(torch.load(bench.student_checkpoint, map_location='cpu'))
+    model.to(bench.device).train()
+    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(bench.optim_wrapper))
+    inputs, samples = bench.batches['cached' if METHODS.get(run, ('', None))[1] == 'cached'
+                                    else 'plain']
+
+    def train_step() -> None:
+        with optim_wrapper.optim_context(model):
+            losses = model.loss(inputs, samples)
+        loss, _ = model.parse_losses(losses)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f'{run}: the training loss is {float(loss)}')
+        optim_wrapper.update_params(loss)
+    return train_step
+
+
+def synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_steps(step: Callable[[], None], warmup: int, steps: int, device: str) -> List[float]:
+    """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure(bench: Bench, run: str, warmup: int,
+            steps: int) -> Tuple[List[float], Optional[float]]:
+    """Step times of ``run`` in this process and, on CUDA, its peak allocated growth (MiB)."""
+    cuda = bench.device.startswith('cuda')
+    if cuda:
+        torch.cuda.empty_cache()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    step = build_step(bench, run)
+    times = time_steps(step, warmup, steps, bench.device)
+    peak = (torch.cuda.max_memory_allocated() - before) / 2**20 if cuda else None
+    del step
+    gc.collect()
+    return times, peak
+
+
+def rss_growth(bench: Bench, run: str) -> float:
+    """Growth (MiB) of this process's ``ru_maxrss`` over building ``run`` and PROBE_STEPS steps.
+
+    Meant for a fresh process (a CPU memory probe); ``ru_maxrss`` is in KiB on Linux.
+    """
+    init_default_scope(bench.scope)
+    torch.set_num_threads(bench.threads)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step = build_step(bench, run)
+    for _ in range(PROBE_STEPS):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def cpu_peak_memory(bench: Bench, runs: Sequence[str]) -> Dict[str, float]:
+    """:func:`rss_growth` of each run, each in a fresh process from a preloaded fork server."""
+    context = get_context('forkserver')
+    context.set_forkserver_preload(PRELOAD)
+    peaks = {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=context,
+                             max_tasks_per_child=1) as executor:
+        for run in runs:
+            print(f'memory probe: {run} ({PROBE_STEPS} steps in a fresh process)', flush=True)
+            peaks[run] = executor.submit(rss_growth, bench, run).result()
+    return peaks
+
+
+def table(results: Sequence[Result]) -> str:
+    """The results as a markdown table."""
+    lines = ['| run | median step (s) | min step (s) | peak memory (MiB) | overhead |',
+             '|---|---:|---:|---:|---:|']
+    for r in results:
+        overhead = '-' if r.overhead is None else f'{r.overhead:.2f}x'
+        lines.append(f'| {r.run} | {r.median_s:.3f} | {r.min_s:.3f} | {r.peak_memory_mib:.0f} '
+                     f'| {overhead} |')
+    return '\n'.join(lines)
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--student', default=osp.join(REPO, STUDENT), help='student config')
+    parser.add_argument('--teacher', default=osp.join(REPO, TEACHER), help='teacher config')
+    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS),
+                        metavar='METHOD', help=f'methods to run (default: {" ".join(METHODS)})')
+    parser.add_argument('--img-size', type=int, default=512,
+                        help='images are resized to fit SIZE x SIZE (default 512)')
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--steps', type=int, default=5, help='timed steps per run (default 5)')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed steps before them (default 2; MobileSAM loads in the first)')
+    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+    parser.add_argument('--threads', type=int,
+                        help="torch's CPU threads (default: torch's own choice)")
+    parser.add_argument('--sam-checkpoint',
+                        help='MobileSAM vit_t weights for the EDE methods (default: random)')
+    parser.add_argument('--data-root', default=osp.join(REPO, DATA_ROOT),
+                        help='ShipRSImageNet-layout data (default: the synthetic copy)')
+    parser.add_argument('--out', help='write the settings and results to this JSON file')
+    args = parser.parse_args(argv)
+    for name in ('img_size', 'batch_size', 'steps', 'threads'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.warmup < 0:
+        parser.error('--warmup must be at least 0')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    if args.sam_checkpoint and not osp.isfile(args.sam_checkpoint):
+        parser.error(f'--sam-checkpoint: no file {args.sam_checkpoint}')
+    if not osp.isdir(args.data_root):
+        parser.error(f'--data-root: no folder {args.data_root} (write the synthetic data with '
+                     'python tools/data/make_synthetic.py --out data/synthetic --datasets shiprs)')
+    return args
+
+
+def prepare(args: argparse.Namespace, tmp: str) -> Tuple[Bench, List[str]]:
+    """The bench (batches, configs, checkpoints in ``tmp``) and notes for the output."""
+    student_cfg, teacher_cfg = Config.fromfile(args.student), Config.fromfile(args.teacher)
+    scope = student_cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    student = without_pretrained(student_cfg.model.to_dict())
+    teacher = without_pretrained(teacher_cfg.model.to_dict())
+    notes = [f'student: training step of {args.student}',
+             f'teacher: forward of {args.teacher}',
+             'student and teacher weights: random (init_weights(), saved to temporary files)']
+    torch.manual_seed(0)
+    student_checkpoint, checkpoint = osp.join(tmp, 'student.pth'), osp.join(tmp, 'teacher.pth')
+    torch.save(init_weights(MODELS.build(student)).state_dict(), student_checkpoint)
+    torch.save(dict(state_dict=init_weights(MODELS.build(teacher)).state_dict()), checkpoint)
+
+    sam_checkpoint = args.sam_checkpoint
+    if any(METHODS[m][1] for m in args.methods):
+        if sam_checkpoint is None:
+            sam_checkpoint = osp.join(tmp, 'mobile_sam.pt')
+            torch.save(sam_model_registry['vit_t']().state_dict(), sam_checkpoint)
+            notes.append('MobileSAM weights: random (no --sam-checkpoint); the time is the same')
+        else:
+            notes.append(f'MobileSAM weights: {sam_checkpoint}')
+    losses = {m: method_losses(m, student['neck']['out_channels'],
+                               teacher['neck']['out_channels'], sam_checkpoint)
+              for m in args.methods}
+
+    preprocessor = MODELS.build(student['data_preprocessor']).to(args.device)
+    raw, paths = load_batch(student_cfg, args.data_root, args.img_size, args.batch_size)
+    data = preprocessor(raw, training=True)
+    batches = {'plain': (data['inputs'], data['data_samples'])}
+    if 'ifkd-ede-cached' in args.methods:
+        prior_dir = osp.join(tmp, 'priors')
+        sam = build_mobile_sam(sam_checkpoint).to(args.device)
+        precompute_priors(sam, paths, prior_dir)
+        del sam
+        data = preprocessor(load_batch(student_cfg, args.data_root, args.img_size,
+                                       args.batch_size, prior_dir)[0], training=True)
+        batches['cached'] = (data['inputs'], data['data_samples'])
+    inputs, samples = batches['plain']
+    boxes = sum(len(sample.gt_instances) for sample in samples)
+    notes.append(f'batch: the first {len(paths)} training images of {args.data_root} through '
+                 f'the student pipeline (Resize to fit {args.img_size}, no flip) and data '
+                 f'preprocessor: inputs {tuple(inputs.shape)}, {boxes} GT boxes')
+    bench = Bench(student=student, student_checkpoint=student_checkpoint,
+                  teacher=dict(config=teacher, checkpoint=checkpoint),
+                  optim_wrapper=student_cfg.optim_wrapper.to_dict(), losses=losses,
+                  batches=batches, device=args.device, threads=torch.get_num_threads(),
+                  scope=scope)
+    return bench, notes
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
+    """Run the benchmark, print the table (and write ``--out``); returns the rows."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runs = ['student', 'teacher', *args.methods]
+    with tempfile.TemporaryDirectory(prefix='distill_step_') as tmp:
+        bench, notes = prepare(args, tmp)
+        times = {}
+        peaks = {}
+        for i, run in enumerate(runs, 1):
+            print(f'[{i}/{len(runs)}] {run}: {args.warmup} warm-up + {args.steps} timed steps',
+                  flush=True)
+            times[run], peaks[run] = measure(bench, run, args.warmup, args.steps)
+            print('    step times (s): ' + ' '.join(f'{t:.3f}' for t in times[run]), flush=True)
+        if args.device == 'cpu':
+            peaks = cpu_peak_memory(bench, runs)
+    medians = {run: statistics.median(t) for run, t in times.items()}
+    base = medians['student'] + medians['teacher']
+    results = [Result(run=run, median_s=medians[run], min_s=min(times[run]), times_s=times[run],
+                      peak_memory_mib=peaks[run],
+                      overhead=medians[run] / base if run in METHODS else None)
+               for run in runs]
+    if args.device == 'cuda':
+        device = torch.cuda.get_device_name()
+        memory = ('torch.cuda.max_memory_allocated growth over build, warm-up and timed steps, '
+                  'in this process')
+    else:
+        device = f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads'
+        memory = (f'ru_maxrss growth over build and {PROBE_STEPS} steps, each run in a fresh '
+                  'process')
+    notes += [f'device: {args.device} ({device}; load average at the end '
+              f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}',
+              f'step time: median (and min) of {args.steps} timed steps after {args.warmup} '
+              'warm-up ones',
+              f'peak memory: {memory}',
+              'overhead: method step / (student step + teacher forward)']
+    print('\n' + table(results) + '\n\n' + '\n'.join(notes), flush=True)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(settings=dict(vars(args), notes=notes),
+                           results=[asdict(r) for r in results]), f, indent=2)
+    return results
+
+
+if __name__ == '__main__':
+    main()
