@@ -15,8 +15,9 @@ then uses that batch, in this process, one after the other:
 * ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
 * ``teacher``: the teacher's forward alone, in eval mode under no_grad: backbone, neck and dense
-  head (the whole network of a one-stage detector; the RPN of a two-stage one), as the
-  distiller runs it;
+  head (the whole network of a one-stage detector; the RPN of a two-stage one). The distiller
+  skips the teacher's head when no loss reads it (fitnet, at, fgd), so their overhead can be
+  below 1;
 * each method: the same training step of ``DetectionDistiller`` with the method's loss modules
   (student forward and losses, teacher forward, the distillation losses, backward, step).
 
@@ -421,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
         memory = ('torch.cuda.max_memory_allocated growth over build, warm-up and timed steps, '
                   'in this process')
     else:
-        device = f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads'
+        device = f'{platform.processor() or platform.machine()}, threads: {torch.get_num_threads()}'
         memory = (f'ru_maxrss growth over build and {PROBE_STEPS} steps, each run in a fresh '
                   'process')
     notes += [f'device: {args.device} ({device}; load average at the end '
