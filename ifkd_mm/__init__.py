@@ -8,6 +8,7 @@ from .compat import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-from . import classification, datasets, distillation, engine  # noqa: E402,F401  (registers the modules)
+# registers the modules
+from . import classification, datasets, distillation, engine  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -1,4 +1,5 @@
-# IFKD Table 3 baseline: AT (Zagoruyko and Komodakis, ICLR 2017) attention transfer on every FPN level,
+# IFKD Table 3 baseline:
+# AT (Zagoruyko and Komodakis, ICLR 2017) attention transfer on every FPN level,
 # RetinaNet ResNet-50 teacher -> MobileNetV2 student. Train the teacher first (README).
 _base_ = '../detectors/retinanet_mnv2_fpn_100e_sar-aircraft.py'
 teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_sar-aircraft.py',

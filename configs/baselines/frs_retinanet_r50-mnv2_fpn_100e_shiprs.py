@@ -1,4 +1,5 @@
-# IFKD Table 3 baseline: FRS (Du et al., NeurIPS 2021) feature-richness distillation of FPN levels and class outputs,
+# IFKD Table 3 baseline:
+# FRS (Du et al., NeurIPS 2021) feature-richness distillation of FPN levels and class outputs,
 # RetinaNet ResNet-50 teacher -> MobileNetV2 student. Train the teacher first (README).
 _base_ = '../detectors/retinanet_mnv2_fpn_100e_shiprs.py'
 teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_shiprs.py',

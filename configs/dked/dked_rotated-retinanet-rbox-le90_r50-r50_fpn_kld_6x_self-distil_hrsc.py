@@ -1,11 +1,10 @@
 # DKED self-distillation on HRSC2016: a trained rotated RetinaNet ResNet-50 teaches a fresh one.
-# Train the teacher first (README, "Rotated-box distillation"). DKED's four parts: DDC (training-time, inside
+# Train the teacher first (README, "Rotated-box distillation").
+# DKED's four parts: DDC (training-time, inside
 # DKEDResponseLoss: the exported student has the plain student's layers), non-local feature
 # correlation of backbone stages, direction-adaptive response distillation with an oriented
 # Gaussian GT mask, teacher-bounded box loss (margin delta) and soft class labels (lambda).
 _base_ = './_base_/dked_student-r50.py'
-custom_imports = dict(imports=['ifkd_mm'],
-                      allow_failed_imports=False)
 lam = {{_base_.lam}}  # DKED's lambda; the student's own class loss weight is set to it in _base_
 delta = 0.0  # margin of the teacher bound (the poster gives none)
 teacher_cfg = dict(

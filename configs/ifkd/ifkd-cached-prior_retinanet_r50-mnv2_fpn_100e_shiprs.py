@@ -1,6 +1,6 @@
 # IFKD with EDE's offline prior cache (same method as ifkd_retinanet_r50-mnv2_..._shiprs.py).
-# First: python tools/ifkd/precompute_sam_prior.py THIS_CONFIG --checkpoint checkpoints/mobile_sam.pt
-#            --out-dir data/ShipRSImageNet/sam_prior --split train
+# First: python tools/ifkd/precompute_sam_prior.py THIS_CONFIG \
+#            --checkpoint checkpoints/mobile_sam.pt --out-dir data/ShipRSImageNet/sam_prior --split train
 # LoadSAMPrior loads each image's prior as a segmentation map, so Resize and RandomFlip move it
 # with the image; EDE reads it from the data samples instead of running MobileSAM.
 _base_ = './ifkd_retinanet_r50-mnv2_fpn_100e_shiprs.py'

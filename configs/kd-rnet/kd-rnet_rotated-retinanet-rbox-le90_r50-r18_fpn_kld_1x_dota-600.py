@@ -3,8 +3,6 @@
 # lambda_3, lambda_4 weight eq. 2 (KL(p_s || p_t), T = 8) and eq. 3 (soft regression, T = 10).
 # Train the teacher first (README, "Rotated-box distillation").
 _base_ = './_base_/kd-rnet_student-r18.py'
-custom_imports = dict(imports=['ifkd_mm'],
-                      allow_failed_imports=False)
 lambda_3 = 1.0
 lambda_4 = 1.0
 teacher_cfg = dict(

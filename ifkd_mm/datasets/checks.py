@@ -82,7 +82,7 @@ def class_label(name: str, classes: Sequence[str], source: str, obj: Obj) -> int
 
 def checked_hbox(bbox: Sequence[float], width: int, height: int, source: str,
                  obj: Obj) -> Optional[list]:
-    """Clip ``[x1, y1, x2, y2]`` to the image; ``None`` (with a warning) if under 1 px wide or high."""
+    """Clip ``[x1, y1, x2, y2]`` to the image; ``None`` (warned) if under 1 px wide or high."""
     x1, y1, x2, y2 = (float(v) for v in bbox)
     if x2 <= x1 or y2 <= y1:
         leave_out(source, obj, f'box {[x1, y1, x2, y2]} has no area')

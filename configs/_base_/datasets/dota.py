@@ -1,5 +1,6 @@
 # DOTA-v1.0 (15 classes), rotated boxes, VOC07 11-point AP50 (mmrotate DOTAMetric).
-# data_root holds {train,val}/{images,labelTxt}; split large images into patches first (DATASETS.md).
+# data_root holds {train,val}/{images,labelTxt}; split large images into patches first
+# (tools/data/split_dota.py).
 custom_imports = dict(imports=['ifkd_mm'], allow_failed_imports=False)
 default_scope = 'mmrotate'
 dataset_type = 'CheckedDOTADataset'

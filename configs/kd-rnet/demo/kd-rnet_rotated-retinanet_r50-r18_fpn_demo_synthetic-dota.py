@@ -2,8 +2,6 @@
 # patches, the student's schedule. Eq. 1's lambda_1, lambda_2 are the student's own focal / KLD
 # loss weights (1, model.student.bbox_head.loss_cls/loss_bbox.loss_weight).
 _base_ = './rotated-retinanet_r18_fpn_demo_synthetic-dota.py'
-custom_imports = dict(imports=['ifkd_mm'],
-                      allow_failed_imports=False)
 lambda_3 = 1.0
 lambda_4 = 1.0
 teacher_cfg = dict(
