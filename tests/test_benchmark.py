@@ -1,4 +1,5 @@
-"""tools/benchmark/distill_step.py: a tiny run (a neck loss, a head loss, IFKD with cached EDE)."""
+"""tools/benchmark/distill_step.py: tiny runs (a neck loss, a head loss, IFKD with cached EDE;
+KD-RNet and DKED on rotated RetinaNet)."""
 import json
 import math
 import os.path as osp
@@ -8,35 +9,63 @@ from .conftest import REPO
 
 METHODS = ['fitnet', 'frs', 'ifkd-ede-cached']
 DEMO = osp.join(REPO, 'configs/demo/retinanet_{}_fpn_demo_synthetic-shiprs.py')
+ROTATED_DEMO = osp.join(REPO, 'configs/kd-rnet/demo/rotated-retinanet_{}_fpn_demo_synthetic-dota.py')
 
 
-def test_distill_step_benchmark_prints_a_row_per_method(synthetic_root, tmp_path, capsys):
+def run_benchmark(args: list) -> dict:
+    """``main(args)`` with one torch thread (steadier on a shared machine)."""
     import torch
 
     from tools.benchmark.distill_step import main
 
-    out = tmp_path / 'results.json'
     threads = torch.get_num_threads()
-    try:  # one thread: steadier on a shared machine
-        main(['--student', DEMO.format('r18'), '--teacher', DEMO.format('r50'),
-              '--data-root', osp.join(synthetic_root, 'ShipRSImageNet'), '--methods', *METHODS,
-              '--img-size', '64', '--batch-size', '1', '--steps', '1', '--warmup', '1',
-              '--threads', '1', '--out', str(out)])
+    try:
+        main([*args, '--threads', '1'])
     finally:
         torch.set_num_threads(threads)
-    printed = capsys.readouterr().out
-    rows = {cells[0]: cells[1:] for cells in (
+
+
+def table_rows(printed: str) -> dict:
+    """run -> its cells, from the printed markdown table."""
+    return {cells[0]: cells[1:] for cells in (
         [cell.strip() for cell in line.strip('|').split('|')]
         for line in printed.splitlines() if re.match(r'^\| [\w-]+ \|', line))}
-    assert set(rows) == {'run', 'student', 'teacher', *METHODS}
-    for run in ['student', 'teacher', *METHODS]:
+
+
+def assert_positive_rows(rows: dict, methods: list) -> None:
+    """Every time and memory is a positive number; methods have an overhead, the others none."""
+    assert set(rows) == {'run', 'student', 'teacher', *methods}
+    for run in ['student', 'teacher', *methods]:
         median, fastest, memory, overhead = rows[run]
         numbers = [float(median), float(fastest), float(memory)]
-        if run in METHODS:
+        if run in methods:
             numbers.append(float(overhead.rstrip('x')))
         else:
             assert overhead == '-'
         assert all(math.isfinite(n) and n > 0 for n in numbers), (run, rows[run])
+
+
+def test_distill_step_benchmark_prints_a_row_per_method(synthetic_root, tmp_path, capsys):
+    out = tmp_path / 'results.json'
+    run_benchmark(['--student', DEMO.format('r18'), '--teacher', DEMO.format('r50'),
+                   '--data-root', osp.join(synthetic_root, 'ShipRSImageNet'), '--methods',
+                   *METHODS, '--img-size', '64', '--batch-size', '1', '--steps', '1',
+                   '--warmup', '1', '--out', str(out)])
+    printed = capsys.readouterr().out
+    assert_positive_rows(table_rows(printed), METHODS)
     assert 'MobileSAM weights: random' in printed
     saved = json.loads(out.read_text())
     assert [r['run'] for r in saved['results']] == ['student', 'teacher', *METHODS]
+
+
+def test_rotated_suite_times_kd_rnet_and_dked(synthetic_root, tmp_path, capsys):
+    from tools.data.split_dota import split_folder
+
+    split_folder(osp.join(synthetic_root, 'DOTA', 'train'), str(tmp_path / 'trainval'), size=96,
+                 overlap=32)
+    run_benchmark(['--suite', 'rotated', '--student', ROTATED_DEMO.format('r18'), '--teacher',
+                   ROTATED_DEMO.format('r50'), '--data-root', str(tmp_path), '--img-size', '64',
+                   '--batch-size', '2', '--steps', '1', '--warmup', '1'])
+    printed = capsys.readouterr().out
+    assert_positive_rows(table_rows(printed), ['kd-rnet', 'dked'])
+    assert f'the first 2 training images of {tmp_path}' in printed

@@ -388,8 +388,10 @@ def test_dota_metric_merges_patch_results_into_full_images(tmp_path):
 
 def tiny_rotated_config(tmp_path, base: str, split_root, max_epochs: int, name: str,
                         extra: str = '') -> str:
-    """``base`` on the test's DOTA patches, batch 4, no validation during training."""
+    """``base`` on the test's DOTA patches, batch 4, no validation during training; the merged
+    metric scores against the unsplit val labels beside the patches (``dota_patches``)."""
     root = str(split_root) + '/'
+    ann_dir = osp.join(osp.dirname(str(split_root)), 'DOTA', 'val', 'labelTxt')
     path = tmp_path / f'{name}.py'
     path.write_text(f"""
 _base_ = {base!r}
@@ -398,6 +400,8 @@ train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
 val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
                       dataset=dict(data_root={root!r}))
 test_dataloader = val_dataloader
+val_evaluator = dict(ann_dir={ann_dir!r})
+test_evaluator = dict(ann_dir={ann_dir!r})
 train_cfg = dict(max_epochs={max_epochs}, val_interval=1, val_begin={max_epochs + 1})
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end={max_epochs})]
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={max_epochs}))
@@ -452,7 +456,8 @@ def test_distillation_runs_log_their_terms_and_export_a_plain_student(distilled,
     assert not any('ddc' in key or key.startswith('distill_losses') for key in exported)
 
 
-def test_exported_students_are_evaluated_with_the_dota_metric(distilled, tmp_path):
+def test_exported_students_are_evaluated_on_whole_images_with_the_dota_metric(distilled,
+                                                                              tmp_path):
     student_config, runs = distilled
     for method in ('kd-rnet', 'dked'):
         out = run([sys.executable, 'tools/test.py', student_config, runs[method]['exported'],
@@ -461,6 +466,7 @@ def test_exported_students_are_evaluated_with_the_dota_metric(distilled, tmp_pat
         assert {'dota/mAP', 'dota/AP50'} <= set(metrics)
         assert 0.0 <= metrics['dota/mAP'] <= 1.0
         assert f"dota/mAP: {metrics['dota/mAP']}" in out
+        assert '8 patches merged into 2 images' in out
 
 
 def test_vis_tool_draws_boxes_and_the_gaussian_mask(dota_patches, tmp_path):

@@ -9,7 +9,7 @@
 import glob
 import math
 import os.path as osp
-from typing import List
+from typing import List, Tuple
 
 import mmcv
 import numpy as np
@@ -38,6 +38,25 @@ def parse_dota_line(line: str, classes: tuple, source: str, line_no: int) -> tup
     return polygon, label, difficulty
 
 
+def read_dota_objects(txt_file: str, classes: tuple) -> List[Tuple[List[float], int, int]]:
+    """``(polygon, label, difficulty)`` of the objects of one DOTA ``labelTxt`` file.
+
+    The ``imagesource:``/``gsd:`` header lines and empty lines are skipped, a polygon without area
+    is left out with a warning, a malformed line raises :class:`AnnotationError` naming the file
+    and line.
+    """
+    objects = []
+    with open(txt_file) as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip() or line.startswith(DOTA_HEADERS):
+                continue
+            polygon, label, difficulty = parse_dota_line(line, classes, txt_file, line_no)
+            polygon = checked_polygon(polygon, math.inf, math.inf, txt_file, f'line {line_no}')
+            if polygon is not None:
+                objects.append((polygon, label, difficulty))
+    return objects
+
+
 @ROTATED_DATASETS.register_module()
 class CheckedDOTADataset(DOTADataset):
     """DOTA-v1.0 (``labelTxt/*.txt`` beside ``images/``), malformed lines named; VOC07 AP50."""
@@ -53,18 +72,9 @@ class CheckedDOTADataset(DOTADataset):
         for txt_file in txt_files:
             img_id = osp.splitext(osp.basename(txt_file))[0]
             file_name = f'{img_id}.{self.img_suffix}'
-            instances = []
-            with open(txt_file) as f:
-                for line_no, line in enumerate(f, start=1):
-                    if not line.strip() or line.startswith(DOTA_HEADERS):
-                        continue
-                    polygon, label, difficulty = parse_dota_line(line, classes, txt_file, line_no)
-                    polygon = checked_polygon(polygon, math.inf, math.inf, txt_file,
-                                              f'line {line_no}')
-                    if polygon is None:
-                        continue
-                    instances.append(dict(bbox=polygon, bbox_label=label,
-                                          ignore_flag=int(difficulty > self.diff_thr)))
+            instances = [dict(bbox=polygon, bbox_label=label,
+                              ignore_flag=int(difficulty > self.diff_thr))
+                         for polygon, label, difficulty in read_dota_objects(txt_file, classes)]
             data_list.append(dict(img_id=img_id, file_name=file_name, instances=instances,
                                   img_path=osp.join(self.data_prefix['img_path'], file_name)))
         return data_list

@@ -1,16 +1,21 @@
 """Time (and size) one training step of each distillation method against the student and teacher.
 
-    python tools/benchmark/distill_step.py [--student CONFIG] [--teacher CONFIG] \
-        [--methods fitnet at fgd frs ifkd ifkd-ede-online ifkd-ede-cached] [--img-size 512] \
-        [--batch-size 2] [--steps 5] [--warmup 2] [--device cpu|cuda] [--threads N] \
-        [--sam-checkpoint PATH] [--data-root data/synthetic/ShipRSImageNet] [--out results.json]
+    python tools/benchmark/distill_step.py [--suite horizontal|rotated] [--student CONFIG] \
+        [--teacher CONFIG] [--methods fitnet at fgd frs ifkd ifkd-ede-online ifkd-ede-cached] \
+        [--img-size 512] [--batch-size 2] [--steps 5] [--warmup 2] [--device cpu|cuda] \
+        [--threads N] [--sam-checkpoint PATH] [--data-root DIR] [--out results.json]
 
-The batch is real: the first ``--batch-size`` training images of the ShipRSImageNet-layout data
-under ``--data-root`` (by default the synthetic copy written by
-``tools/data/make_synthetic.py --out data/synthetic --datasets shiprs``), through the student
-config's training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``; ``RandomFlip``
-left out so that the batch is fixed) and its data preprocessor, once, before any timing. Every run
-then uses that batch, in this process, one after the other:
+``--suite`` picks the default student, teacher, methods and data (:data:`SUITES`):
+``horizontal`` (RetinaNet R50 -> R18 on ShipRSImageNet; FitNet, AT, FGD, FRS, IFKD) or
+``rotated`` (rotated RetinaNet R50 -> R18 of KD-RNet's DOTA-600 configs; KD-RNet, DKED).
+
+The batch is real: the first ``--batch-size`` training images of the suite's data under
+``--data-root`` (by default the synthetic copies written by ``tools/data/make_synthetic.py --out
+data/synthetic --datasets shiprs dota``, the DOTA images cut into patches with
+``tools/data/split_dota.py`` as the README's rotated demo does), through the student config's
+training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``; ``RandomFlip`` left out so
+that the batch is fixed) and its data preprocessor, once, before any timing. Every run then uses
+that batch, in this process, one after the other:
 
 * ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
@@ -21,13 +26,14 @@ then uses that batch, in this process, one after the other:
 * each method: the same training step of ``DetectionDistiller`` with the method's loss modules
   (student forward and losses, teacher forward, the distillation losses, backward, step).
 
-The loss modules are the ``model.distill_losses`` of the method's config in ``configs/baselines``
-or ``configs/ifkd`` (:data:`METHODS`), with ``student_channels``/``teacher_channels`` set to the
+The loss modules are the ``model.distill_losses`` of the method's config in ``configs/baselines``,
+``configs/ifkd``, ``configs/kd-rnet`` or ``configs/dked`` (:data:`METHODS`), with ``student_channels``/``teacher_channels`` set to the
 two necks' ``out_channels``. ``ifkd`` is FDR + HSM (EDE off); ``ifkd-ede-online`` is the full
 IFKD (EDE + FDR + HSM) running MobileSAM on the batch at every step; ``ifkd-ede-cached`` is the
 full IFKD reading the MobileSAM prior from ``data_sample.gt_sem_seg``, loaded by the
 ``LoadSAMPrior`` transform from PNGs that ``tools/ifkd/precompute_sam_prior.py``'s
-``precompute_priors`` writes for the batch's images before timing.
+``precompute_priors`` writes for the batch's images before timing. ``dked`` trains its DDC
+modules in the step (the exported student does not have them).
 
 Detector configs have their ``Pretrained`` ``init_cfg`` removed (no downloads); the student and
 teacher weights are their random ``init_weights()``, saved once to temporary files (every run
@@ -59,7 +65,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -88,14 +94,42 @@ METHODS: Dict[str, Tuple[str, Optional[str]]] = {
     'ifkd': ('configs/ifkd/ifkd-fdr-hsm_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'ifkd-ede-online': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'online'),
     'ifkd-ede-cached': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'cached'),
+    'kd-rnet': ('configs/kd-rnet/kd-rnet_rotated-retinanet-rbox-le90_r50-r18_fpn_kld_1x_dota-600.py',
+                None),
+    'dked': ('configs/dked/dked_rotated-retinanet-rbox-le90_r50-r18_fpn_kld_1x_dota-600.py', None),
 }
-STUDENT = 'configs/detectors/retinanet_r18_fpn_100e_shiprs.py'
-TEACHER = 'configs/detectors/retinanet_r50_fpn_100e_shiprs.py'
-DATA_ROOT = 'data/synthetic/ShipRSImageNet'
+
+
+class Suite(NamedTuple):
+    """Default student and teacher configs, methods and data of a ``--suite``."""
+    student: str
+    teacher: str
+    methods: Tuple[str, ...]
+    data_root: str
+    make_data: str  # the command that writes the default data
+
+
+SUITES: Dict[str, Suite] = {
+    'horizontal': Suite(
+        'configs/detectors/retinanet_r18_fpn_100e_shiprs.py',
+        'configs/detectors/retinanet_r50_fpn_100e_shiprs.py',
+        ('fitnet', 'at', 'fgd', 'frs', 'ifkd', 'ifkd-ede-online', 'ifkd-ede-cached'),
+        'data/synthetic/ShipRSImageNet',
+        'python tools/data/make_synthetic.py --out data/synthetic --datasets shiprs'),
+    'rotated': Suite(
+        'configs/kd-rnet/rotated-retinanet-rbox-le90_r18_fpn_kld_1x_dota-600.py',
+        'configs/kd-rnet/rotated-retinanet-rbox-le90_r50_fpn_kld_1x_dota-600.py',
+        ('kd-rnet', 'dked'),
+        'data/synthetic/DOTA/split_128',
+        'python tools/data/make_synthetic.py --out data/synthetic --datasets dota && '
+        'python tools/data/split_dota.py --src data/synthetic/DOTA --out '
+        'data/synthetic/DOTA/split_128 --size 128 --train-overlap 32 --test-overlap 64 '
+        '--splits train:trainval val:val'),
+}
 #: training steps of a CPU memory probe: the second one runs with the optimizer state allocated
 PROBE_STEPS = 2
 #: modules the memory probes' fork server imports once, so that each probe starts in seconds
-PRELOAD = ['torch', 'mmdet.models', 'mmengine.optim', 'ifkd_mm', 'mobile_sam']
+PRELOAD = ['torch', 'mmdet.models', 'mmrotate.models', 'mmengine.optim', 'ifkd_mm', 'mobile_sam']
 
 
 @dataclass
@@ -173,12 +207,13 @@ def load_batch(cfg: Config, data_root: str, img_size: int, batch_size: int,
     pipeline = []
     for transform in cfg.train_dataloader.dataset.pipeline:
         transform = copy.deepcopy(transform)
-        if transform['type'] == 'RandomFlip':
+        name = transform['type'].split('.')[-1]  # 'mmdet.Resize' in mmrotate configs
+        if name == 'RandomFlip':
             continue
-        if transform['type'] == 'Resize':
+        if name == 'Resize':
             transform['scale'] = (img_size, img_size)
         pipeline.append(transform)
-        if transform['type'] == 'LoadImageFromFile' and prior_dir is not None:
+        if name == 'LoadImageFromFile' and prior_dir is not None:
             pipeline.append(dict(type='LoadSAMPrior', prior_dir=prior_dir))
     dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     dataset_cfg.update(data_root=data_root, pipeline=pipeline)
@@ -308,10 +343,12 @@ def table(results: Sequence[Result]) -> str:
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--student', default=osp.join(REPO, STUDENT), help='student config')
-    parser.add_argument('--teacher', default=osp.join(REPO, TEACHER), help='teacher config')
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS),
-                        metavar='METHOD', help=f'methods to run (default: {" ".join(METHODS)})')
+    parser.add_argument('--suite', default='horizontal', choices=list(SUITES),
+                        help='default student, teacher, methods and data (default horizontal)')
+    parser.add_argument('--student', help="student config (default: the suite's)")
+    parser.add_argument('--teacher', help="teacher config (default: the suite's)")
+    parser.add_argument('--methods', nargs='+', choices=list(METHODS), metavar='METHOD',
+                        help=f'methods to run, of {" ".join(METHODS)} (default: the suite\'s)')
     parser.add_argument('--img-size', type=int, default=512,
                         help='images are resized to fit SIZE x SIZE (default 512)')
     parser.add_argument('--batch-size', type=int, default=2)
@@ -323,10 +360,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="torch's CPU threads (default: torch's own choice)")
     parser.add_argument('--sam-checkpoint',
                         help='MobileSAM vit_t weights for the EDE methods (default: random)')
-    parser.add_argument('--data-root', default=osp.join(REPO, DATA_ROOT),
-                        help='ShipRSImageNet-layout data (default: the synthetic copy)')
+    parser.add_argument('--data-root',
+                        help="data in the student config's layout (default: the suite's "
+                             'synthetic copy)')
     parser.add_argument('--out', help='write the settings and results to this JSON file')
     args = parser.parse_args(argv)
+    suite = SUITES[args.suite]
+    args.student = args.student or osp.join(REPO, suite.student)
+    args.teacher = args.teacher or osp.join(REPO, suite.teacher)
+    args.methods = args.methods or list(suite.methods)
+    data_root = args.data_root or osp.join(REPO, suite.data_root)
     for name in ('img_size', 'batch_size', 'steps', 'threads'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1')
@@ -336,9 +379,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         parser.error('--device cuda: no CUDA device is available')
     if args.sam_checkpoint and not osp.isfile(args.sam_checkpoint):
         parser.error(f'--sam-checkpoint: no file {args.sam_checkpoint}')
-    if not osp.isdir(args.data_root):
-        parser.error(f'--data-root: no folder {args.data_root} (write the synthetic data with '
-                     'python tools/data/make_synthetic.py --out data/synthetic --datasets shiprs)')
+    if not osp.isdir(data_root):
+        parser.error(f'--data-root: no folder {data_root}' + ('' if args.data_root else
+                     f' (write the synthetic data with {suite.make_data})'))
+    args.data_root = data_root
     return args
 
 

@@ -3,7 +3,8 @@
 #   python tools/data/split_dota.py --src data/DOTA --out data/DOTA/split_600
 # (its defaults: 600 px patches, overlaps 150/300)
 # which writes {trainval,val,test}/images (+ annfiles with labels) with the
-# {id}__600__{x}___{y} patch names. Validation: patch-level DOTA mAP on val (overlap 300).
+# {id}__600__{x}___{y} patch names. Validation: the val patches (overlap 300) merged back per
+# image and scored against the unsplit val/labelTxt by MergedDOTAMetric (DOTA mAP of whole images).
 # Test: the unlabelled test patches, merged back per image by DOTAMetric(merge_patches=True)
 # into the Task1 submission zip under work_dirs/.../Task1_results.
 _base_ = '../../_base_/datasets/dota.py'
@@ -41,6 +42,9 @@ val_dataloader = dict(
 test_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='', data_prefix=dict(img_path='test/images/'),
                  pipeline=test_pipeline))
+val_evaluator = dict(
+    _delete_=True, type='MergedDOTAMetric', ann_dir='data/DOTA/val/labelTxt/', iou_thrs=[0.5],
+    eval_mode='11points')
 test_evaluator = dict(
     type='DOTAMetric', format_only=True, merge_patches=True,
     outfile_prefix='work_dirs/kd-rnet_dota_test/Task1_results')

@@ -3,8 +3,8 @@
 # KD-RNet's 600x600 ones (overlap 32 for training, 64 for testing; 600/150/300 scaled):
 #   python tools/data/split_dota.py --src data/synthetic/DOTA --out data/synthetic/DOTA/split_128 \
 #       --size 128 --train-overlap 32 --test-overlap 64 --splits train:trainval val:val
-# Narrow FPN/head (64 channels, 1 stacked conv) for 2 CPU cores. Validation/test: the val patches,
-# patch-level DOTA mAP (add test_evaluator.merge_patches=True to merge them per image).
+# Narrow FPN/head (64 channels, 1 stacked conv) for 2 CPU cores. Validation/test: the val patches
+# merged per image and scored against the unsplit val/labelTxt (MergedDOTAMetric).
 _base_ = '../rotated-retinanet-rbox-le90_r18_fpn_kld_1x_dota-600.py'
 data_root = 'data/synthetic/DOTA/split_128/'
 img_scale = (128, 128)
@@ -44,8 +44,10 @@ test_dataloader = dict(
     batch_size=4, num_workers=1,
     dataset=dict(data_root=data_root, ann_file='val/annfiles/',
                  data_prefix=dict(img_path='val/images/'), pipeline=val_pipeline))
+val_evaluator = dict(ann_dir='data/synthetic/DOTA/val/labelTxt/')
 test_evaluator = dict(
-    _delete_=True, type='DOTAMetric', metric='mAP', iou_thrs=[0.5], eval_mode='11points')
+    _delete_=True, type='MergedDOTAMetric', ann_dir='data/synthetic/DOTA/val/labelTxt/',
+    iou_thrs=[0.5], eval_mode='11points')
 
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
