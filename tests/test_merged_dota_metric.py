@@ -111,9 +111,11 @@ def test_the_mean_is_over_the_classes_with_ground_truth(ann_dir):
     assert metric(ann_dir).compute_metrics(PATCHES + [plane])['mAP'] == pytest.approx(2 / 3)
 
 
-def test_a_missing_annotation_is_named(ann_dir):
+def test_a_missing_annotation_and_an_empty_run_are_named(ann_dir):
     with pytest.raises(FileNotFoundError, match=r"'P0009'.*P0009\.txt"):
         metric(ann_dir).compute_metrics([patch('P0009__128__0___0', [], [], [])])
+    with pytest.raises(ValueError, match='no patch was predicted'):
+        metric(ann_dir).compute_metrics([])
 
 
 @pytest.mark.parametrize('use_07_metric', [True, False])

@@ -148,6 +148,8 @@ class MergedDOTAMetric(DOTAMetric):
                                      labels=pred['labels'].cpu().numpy()))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if not results:
+            raise ValueError('MergedDOTAMetric: no patch was predicted (empty dataloader?)')
         classes = tuple(self.dataset_meta['classes'])
         merged = merge_patch_detections(results, len(classes), self.iou_thr)
         images = sorted(merged)
