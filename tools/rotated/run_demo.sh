@@ -54,5 +54,5 @@ echo
 echo "Rotated demo on synthetic DOTA (val, patches merged per image, DOTA VOC07 mAP, tools/test.py)"
 printf '%-24s %9s %9s\n' model mAP AP50
 for label in rotated_teacher_r50 rotated_student_r18 kd-rnet_student_r18 dked_student_r18; do
-  printf '%-24s %9s %9s\n' "$label" "$(metric mAP "$label")" "$(metric AP50 "$label")"
+  printf '%-24s %9.3f %9.3f\n' "$label" "$(metric mAP "$label")" "$(metric AP50 "$label")"
 done
