@@ -303,6 +303,15 @@ def test_dked_prediction_loss_needs_the_students_class_loss_weighted_by_lambda()
         DKEDPredictionLoss(head=model.bbox_head, train_cfg=model.train_cfg, lam=0.5)
 
 
+def test_dked_prediction_loss_names_a_point_based_head():
+    init_default_scope('mmrotate')
+    model = rotated_head_config(lam=0.5)
+    head = {key: value for key, value in model.bbox_head.items() if key != 'anchor_generator'}
+    head['type'] = 'RotatedFCOSHead'
+    with pytest.raises(ValueError, match='RotatedFCOSHead has no anchor_generator'):
+        DKEDPredictionLoss(head=head, train_cfg=model.train_cfg, lam=0.5)
+
+
 def test_dked_distiller_trains_auxiliary_modules_that_export_drops(tmp_path):
     init_default_scope('mmrotate')
     cfg = Config.fromfile(DKED_DEMO)

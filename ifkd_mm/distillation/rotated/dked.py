@@ -329,6 +329,10 @@ class DKEDPredictionLoss(DistillLoss):
         super().__init__(init_cfg=init_cfg)
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f'lam must be in [0, 1], got {lam}')
+        if 'anchor_generator' not in head:
+            raise ValueError(f'DKEDPredictionLoss needs an anchor-based head (anchor_generator, '
+                             f'assigner, bbox_coder); {head.get("type")} has no anchor_generator. '
+                             'DKEDCorrelationLoss and DKEDResponseLoss work with any head.')
         own_weight = head.get('loss_cls', {}).get('loss_weight', 1.0)
         if not math.isclose(own_weight, lam):
             raise ValueError(f'DKEDPredictionLoss: L_cls = lambda JOL_cls(c_S, c_GT) + ...: the '
