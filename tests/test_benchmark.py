@@ -9,10 +9,11 @@ from .conftest import REPO
 
 METHODS = ['fitnet', 'frs', 'ifkd-ede-cached']
 DEMO = osp.join(REPO, 'configs/demo/retinanet_{}_fpn_demo_synthetic-shiprs.py')
-ROTATED_DEMO = osp.join(REPO, 'configs/kd-rnet/demo/rotated-retinanet_{}_fpn_demo_synthetic-dota.py')
+ROTATED_DEMO = osp.join(REPO, 'configs/kd-rnet/demo',
+                        'rotated-retinanet_{}_fpn_demo_synthetic-dota.py')
 
 
-def run_benchmark(args: list) -> dict:
+def run_benchmark(args: list) -> None:
     """``main(args)`` with one torch thread (steadier on a shared machine)."""
     import torch
 

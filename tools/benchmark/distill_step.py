@@ -27,8 +27,8 @@ that batch, in this process, one after the other:
   (student forward and losses, teacher forward, the distillation losses, backward, step).
 
 The loss modules are the ``model.distill_losses`` of the method's config in ``configs/baselines``,
-``configs/ifkd``, ``configs/kd-rnet`` or ``configs/dked`` (:data:`METHODS`), with ``student_channels``/``teacher_channels`` set to the
-two necks' ``out_channels``. ``ifkd`` is FDR + HSM (EDE off); ``ifkd-ede-online`` is the full
+``configs/ifkd``, ``configs/kd-rnet`` or ``configs/dked`` (:data:`METHODS`), with
+``student_channels``/``teacher_channels`` set to the two necks' ``out_channels``. ``ifkd`` is FDR + HSM (EDE off); ``ifkd-ede-online`` is the full
 IFKD (EDE + FDR + HSM) running MobileSAM on the batch at every step; ``ifkd-ede-cached`` is the
 full IFKD reading the MobileSAM prior from ``data_sample.gt_sem_seg``, loaded by the
 ``LoadSAMPrior`` transform from PNGs that ``tools/ifkd/precompute_sam_prior.py``'s
@@ -94,8 +94,8 @@ METHODS: Dict[str, Tuple[str, Optional[str]]] = {
     'ifkd': ('configs/ifkd/ifkd-fdr-hsm_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'ifkd-ede-online': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'online'),
     'ifkd-ede-cached': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'cached'),
-    'kd-rnet': ('configs/kd-rnet/kd-rnet_rotated-retinanet-rbox-le90_r50-r18_fpn_kld_1x_dota-600.py',
-                None),
+    'kd-rnet': ('configs/kd-rnet/'
+                'kd-rnet_rotated-retinanet-rbox-le90_r50-r18_fpn_kld_1x_dota-600.py', None),
     'dked': ('configs/dked/dked_rotated-retinanet-rbox-le90_r50-r18_fpn_kld_1x_dota-600.py', None),
 }
 

@@ -2,7 +2,8 @@
 Lightweight Object Detection in Remote Sensing Images", poster) on mmrotate detectors.
 
 The poster gives the structure and three formulas, no code and no hyper-parameters; every
-default below that is not in the poster is marked as this project's choice (README, "Rotated-box distillation").
+default below that is not in the poster is marked as this project's choice (README,
+"Rotated-box distillation").
 
 1. Dynamic directional convolution (DDC, :class:`DynamicDirectionalConv`): a bank of
    orientation-rotated copies of a base kernel, mixed by input-conditioned attention. It lives in
@@ -330,7 +331,7 @@ class DKEDPredictionLoss(DistillLoss):
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f'lam must be in [0, 1], got {lam}')
         if 'anchor_generator' not in head:
-            raise ValueError(f'DKEDPredictionLoss needs an anchor-based head (anchor_generator, '
+            raise ValueError('DKEDPredictionLoss needs an anchor-based head (anchor_generator, '
                              f'assigner, bbox_coder); {head.get("type")} has no anchor_generator. '
                              'DKEDCorrelationLoss and DKEDResponseLoss work with any head.')
         own_weight = head.get('loss_cls', {}).get('loss_weight', 1.0)
