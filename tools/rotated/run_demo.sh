@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# KD-RNet and DKED end to end on synthetic DOTA-layout data (CPU, about 30-40 minutes on 2
-# cores), every step through the project's tools:
+# KD-RNet and DKED end to end on synthetic DOTA-layout data (CPU, about 30 minutes on 2 cores),
+# every step through the project's tools:
 #   1. write the synthetic DOTA folders (tools/data/make_synthetic.py, 48 train / 16 val images
 #      of 256 px) and cut them into 128 px patches (tools/data/split_dota.py),
 #   2. train the demo teacher (rotated RetinaNet R50, 36 epochs) and student (R18, 24 epochs),
@@ -8,10 +8,11 @@
 #      export the distilled students (tools/export_student.py: no teacher, no DDC),
 #   4. test every model with tools/test.py: the val patches merged per image and scored against
 #      the unsplit val labelTxt (MergedDOTAMetric, VOC07 AP50), and print the table.
-# Interrupted runs resume; finished steps are skipped. Set up the environment first
-# (bash tools/setup_env.sh), or point IFKD_MM_VENV at one.
+# Interrupted runs resume; finished steps are skipped. The environment is set up first
+# (tools/setup_env.sh, idempotent).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+bash "$repo/tools/setup_env.sh"
 cd "$repo"
 py="${IFKD_MM_VENV:-$repo/.venv}/bin/python"
 work=work_dirs/demo
