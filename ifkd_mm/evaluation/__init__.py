@@ -1,5 +1,8 @@
 """Metrics."""
-from .merged_dota_metric import (MergedDOTAMetric, merge_patch_detections, patch_origin,
-                                 rotated_voc_ap)
+from .dota_metrics import (InProcessDOTAMetric, MergedDOTAMetric, merge_patch_detections,
+                           patch_origin, rotated_voc_ap)
 
-__all__ = ['MergedDOTAMetric', 'merge_patch_detections', 'patch_origin', 'rotated_voc_ap']
+__all__ = [
+    'InProcessDOTAMetric', 'MergedDOTAMetric', 'merge_patch_detections', 'patch_origin',
+    'rotated_voc_ap'
+]

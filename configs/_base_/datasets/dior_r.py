@@ -53,5 +53,7 @@ val_dataloader = dict(
         pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='DOTAMetric', metric='mAP', iou_thrs=[0.5, 0.75], eval_mode='11points')
+# mmrotate's DOTAMetric, its mAP computed in this process (no process pool per evaluation)
+val_evaluator = dict(
+    type='InProcessDOTAMetric', metric='mAP', iou_thrs=[0.5, 0.75], eval_mode='11points')
 test_evaluator = val_evaluator

@@ -1,5 +1,6 @@
-"""MergedDOTAMetric: patch predictions merged into whole images and scored against the unsplit
-labelTxt, checked against VOC07 APs computed by hand."""
+"""InProcessDOTAMetric against mmrotate's DOTAMetric; MergedDOTAMetric: patch predictions merged
+into whole images and scored against the unsplit labelTxt, checked against VOC07 APs computed by
+hand."""
 import math
 
 import numpy as np
@@ -8,8 +9,8 @@ from mmengine.registry import init_default_scope
 
 import ifkd_mm  # noqa: F401
 from ifkd_mm.datasets.synthetic import DOTA_CLASSES
-from ifkd_mm.evaluation import (MergedDOTAMetric, merge_patch_detections, patch_origin,
-                                rotated_voc_ap)
+from ifkd_mm.evaluation import (InProcessDOTAMetric, MergedDOTAMetric, merge_patch_detections,
+                                patch_origin, rotated_voc_ap)
 from ifkd_mm.registry import ROTATED_METRICS
 
 SHIP, PLANE = DOTA_CLASSES.index('ship'), DOTA_CLASSES.index('plane')
@@ -118,12 +119,10 @@ def test_a_missing_annotation_and_an_empty_run_are_named(ann_dir):
         metric(ann_dir).compute_metrics([])
 
 
-@pytest.mark.parametrize('use_07_metric', [True, False])
-def test_in_process_ap_equals_mmrotates_eval_rbbox_map(use_07_metric):
-    from mmrotate.evaluation.functional import eval_rbbox_map
-
-    rng = np.random.default_rng(0)
-    classes = DOTA_CLASSES[:3]
+def random_results(seed: int = 0) -> tuple:
+    """Per-image per-class detections (some near the GT, some random) and GT of 4 images, 3
+    classes; class 2 has no ground truth, each image has one ignored GT box."""
+    rng = np.random.default_rng(seed)
 
     def boxes(n):
         return np.column_stack([rng.uniform(20, 100, (n, 2)), rng.uniform(8, 30, (n, 2)),
@@ -132,7 +131,7 @@ def test_in_process_ap_equals_mmrotates_eval_rbbox_map(use_07_metric):
     annotations, det_results = [], []
     for _ in range(4):
         gt = boxes(6)
-        labels = rng.integers(0, 2, 6)  # class 2 has no ground truth
+        labels = rng.integers(0, 2, 6)
         annotations.append(dict(bboxes=gt[:5], labels=labels[:5], bboxes_ignore=gt[5:],
                                 labels_ignore=labels[5:]))
         det_results.append([])
@@ -141,12 +140,43 @@ def test_in_process_ap_equals_mmrotates_eval_rbbox_map(use_07_metric):
                 * np.array([1, 1, 1, 1, 0.05])
             dets = np.vstack([near, boxes(2)]).astype(np.float32)
             det_results[-1].append(np.column_stack([dets, rng.uniform(0, 1, len(dets))]))
-    ours, ours_per_class = rotated_voc_ap(det_results, annotations, 0.5, use_07_metric, classes)
+    return det_results, annotations
+
+
+@pytest.mark.parametrize('use_07_metric', [True, False])
+def test_in_process_ap_equals_mmrotates_eval_rbbox_map(use_07_metric):
+    from mmrotate.evaluation.functional import eval_rbbox_map
+
+    det_results, annotations = random_results()
+    ours, ours_per_class = rotated_voc_ap(det_results, annotations, 0.5, use_07_metric,
+                                          DOTA_CLASSES[:3])
     theirs, theirs_per_class = eval_rbbox_map(det_results, annotations, iou_thr=0.5,
                                               use_07_metric=use_07_metric, nproc=1)
     assert 0 < ours < 1 and ours == pytest.approx(theirs, abs=1e-9)
     assert [r['ap'] for r in ours_per_class] == pytest.approx([r['ap'] for r in theirs_per_class])
     assert [r['num_gts'] for r in ours_per_class] == [r['num_gts'] for r in theirs_per_class]
+
+
+def test_in_process_metric_reports_what_dota_metric_reports(tmp_path):
+    from mmrotate.evaluation import DOTAMetric
+
+    det_results, annotations = random_results(seed=1)
+    results = []
+    for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
+        dets = np.vstack(per_class)
+        labels = np.concatenate([np.full(len(d), label) for label, d in enumerate(per_class)])
+        results.append((ann, dict(img_id=f'P{i:04d}', bboxes=dets[:, :5], scores=dets[:, 5],
+                                  labels=labels, pred_bbox_scores=per_class)))
+    reported = []
+    for metric_type in (DOTAMetric, InProcessDOTAMetric):
+        metric = metric_type(iou_thrs=[0.5, 0.75], outfile_prefix=str(tmp_path / 'dets'))
+        metric.dataset_meta = dict(classes=DOTA_CLASSES[:3])
+        reported.append(metric.compute_metrics(results))
+    assert list(reported[1]) == ['mAP', 'AP50', 'AP75'] and reported[1]['AP50'] > 0
+    assert reported[1] == pytest.approx(reported[0])
+    assert (tmp_path / 'dets.bbox.json').is_file()
+    with pytest.raises(ValueError, match='scale_ranges'):
+        InProcessDOTAMetric(scale_ranges=[(0, 32)])
 
 
 def test_the_metric_is_registered_for_mmrotate_configs(ann_dir):

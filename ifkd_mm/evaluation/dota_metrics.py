@@ -1,12 +1,14 @@
-"""DOTA mAP of whole images from the predictions of their patches.
+"""DOTA-protocol rotated-box mAP, computed in process, and on whole images from patches.
 
-mmrotate's ``DOTAMetric(merge_patches=True)`` merges patch predictions into whole images but only
-writes the Task1 submission files: it returns no numbers, so a labelled split cut into patches
-(KD-RNet's 600x600 val patches) can only be scored patch by patch, where an object cut by two
-overlapping patches counts twice. :class:`MergedDOTAMetric` merges the same way (offsets read from
-the ``{image}__{size}__{x}___{y}`` patch names, class-wise rotated NMS) and scores the merged
-detections against the unsplit ``labelTxt`` files with ``DOTAMetric``'s VOC AP, computed in
-process (:func:`rotated_voc_ap`).
+* :class:`InProcessDOTAMetric`: mmrotate's ``DOTAMetric`` (VOC AP of rotated boxes) computed in
+  this process: mmrotate's ``eval_rbbox_map`` starts a ``spawn`` process pool at every call, and
+  each worker imports torch and mmrotate again (seconds and about 1 GB each).
+* :class:`MergedDOTAMetric`: mmrotate's ``DOTAMetric(merge_patches=True)`` merges patch
+  predictions into whole images but only writes the Task1 submission files: it returns no
+  numbers, so a labelled split cut into patches (KD-RNet's 600x600 val patches) can only be scored
+  patch by patch, where an object cut by two overlapping patches counts twice. This metric merges
+  the same way (offsets read from the ``{image}__{size}__{x}___{y}`` patch names, class-wise
+  rotated NMS) and scores the merged detections against the unsplit ``labelTxt`` files.
 """
 import glob
 import os.path as osp
@@ -117,7 +119,48 @@ def rotated_voc_ap(det_results: List[List[np.ndarray]], annotations: List[dict],
 
 
 @ROTATED_METRICS.register_module()
-class MergedDOTAMetric(DOTAMetric):
+class InProcessDOTAMetric(DOTAMetric):
+    """mmrotate's ``DOTAMetric`` with its mAP computed in this process (:func:`rotated_voc_ap`).
+
+    Same arguments, keys and numbers as ``DOTAMetric``, without the ``spawn`` process pool that
+    ``eval_rbbox_map`` starts at every evaluation; ``format_only`` and ``merge_patches`` (which
+    only write files) are ``DOTAMetric``'s own. Scale ranges are not supported.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.scale_ranges is not None:
+            raise ValueError(f'{type(self).__name__} does not support scale_ranges; '
+                             'use DOTAMetric')
+
+    def voc_map(self, det_results: List[List[np.ndarray]],
+                annotations: List[dict]) -> Dict[str, float]:
+        """``AP50``, ... of each of ``iou_thrs`` and their mean ``mAP``, as ``DOTAMetric``."""
+        classes = tuple(self.dataset_meta['classes'])
+        logger = MMLogger.get_current_instance()
+        eval_results = OrderedDict()
+        mean_aps = []
+        for iou_thr in self.iou_thrs:
+            logger.info(f'\n{"-" * 15}iou_thr: {iou_thr}{"-" * 15}')
+            mean_ap, _ = rotated_voc_ap(det_results, annotations, iou_thr, self.use_07_metric,
+                                        classes, logger)
+            mean_aps.append(mean_ap)
+            eval_results[f'AP{int(iou_thr * 100):02d}'] = round(mean_ap, 3)
+        eval_results['mAP'] = sum(mean_aps) / len(mean_aps)
+        eval_results.move_to_end('mAP', last=False)
+        return eval_results
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.format_only or self.merge_patches:
+            return super().compute_metrics(results)
+        gts, preds = zip(*results)
+        if self.outfile_prefix is not None:
+            self.results2json(preds, self.outfile_prefix)
+        return self.voc_map([pred['pred_bbox_scores'] for pred in preds], list(gts))
+
+
+@ROTATED_METRICS.register_module()
+class MergedDOTAMetric(InProcessDOTAMetric):
     """``DOTAMetric``'s mAP on whole images: patch predictions merged, scored against ``ann_dir``.
 
     Args:
@@ -160,19 +203,10 @@ class MergedDOTAMetric(DOTAMetric):
                 raise FileNotFoundError(f'patches of image {image!r} were predicted but its '
                                         f'annotation {txt_file} does not exist (ann_dir)')
             annotations.append(dota_ground_truth(txt_file, classes, self.diff_thr))
-        logger = MMLogger.get_current_instance()
         unseen = {osp.splitext(osp.basename(path))[0]
                   for path in glob.glob(osp.join(self.ann_dir, '*.txt'))} - set(merged)
-        logger.info(f'{len(results)} patches merged into {len(images)} images of {self.ann_dir}'
-                    + (f'; {len(unseen)} annotated images had no patch and are not scored'
-                       if unseen else ''))
-        eval_results = OrderedDict()
-        mean_aps = []
-        for iou_thr in self.iou_thrs:
-            mean_ap, _ = rotated_voc_ap([merged[image] for image in images], annotations, iou_thr,
-                                        self.use_07_metric, classes, logger)
-            mean_aps.append(mean_ap)
-            eval_results[f'AP{int(iou_thr * 100):02d}'] = round(mean_ap, 3)
-        eval_results['mAP'] = sum(mean_aps) / len(mean_aps)
-        eval_results.move_to_end('mAP', last=False)
-        return eval_results
+        MMLogger.get_current_instance().info(
+            f'{len(results)} patches merged into {len(images)} images of {self.ann_dir}'
+            + (f'; {len(unseen)} annotated images had no patch and are not scored'
+               if unseen else ''))
+        return self.voc_map([merged[image] for image in images], annotations)
