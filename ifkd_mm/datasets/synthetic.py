@@ -812,6 +812,46 @@ def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
     return el
 
 
+def _sub_values(parent: ET.Element, tag: str, items: Sequence[Tuple[str, object]]) -> ET.Element:
+    """A ``<tag>`` child of ``parent`` holding one child per ``(tag, value)`` of ``items``."""
+    el = _sub(parent, tag)
+    for child, value in items:
+        _sub(el, child, value)
+    return el
+
+
+def _voc_annotation(file_name: str, img_size: int, folder: Optional[str] = None,
+                    database: Optional[str] = None, segmented: bool = True) -> ET.Element:
+    """A VOC ``<annotation>`` root: [folder], filename, [source/database], square size,
+    [segmented 0]."""
+    ann = ET.Element('annotation')
+    if folder is not None:
+        _sub(ann, 'folder', folder)
+    _sub(ann, 'filename', file_name)
+    if database is not None:
+        _sub(_sub(ann, 'source'), 'database', database)
+    _sub_values(ann, 'size', (('width', img_size), ('height', img_size), ('depth', 3)))
+    if segmented:
+        _sub(ann, 'segmented', 0)
+    return ann
+
+
+def _voc_object(ann: ET.Element, name: str, obj_type: Optional[str] = None) -> ET.Element:
+    """A VOC ``<object>`` of ``ann``: [type], name, pose, truncated 0, difficult 0."""
+    o = _sub(ann, 'object')
+    if obj_type is not None:
+        _sub(o, 'type', obj_type)
+    for tag, value in (('name', name), ('pose', 'Unspecified'), ('truncated', 0),
+                       ('difficult', 0)):
+        _sub(o, tag, value)
+    return o
+
+
+def _voc_box(xmin: int, ymin: int, xmax: int, ymax: int) -> Tuple[Tuple[str, int], ...]:
+    """The ``(tag, value)`` items of a VOC ``<bndbox>``."""
+    return tuple(zip(('xmin', 'ymin', 'xmax', 'ymax'), (xmin, ymin, xmax, ymax)))
+
+
 def _lines(path: str, items: Sequence[str]) -> None:
     with open(path, 'w') as f:
         f.write(''.join(f'{item}\n' for item in items))
@@ -902,14 +942,7 @@ def make_shiprs(root: str, num_train: int = 48, num_val: int = 16, img_size: int
             file_name = f'{number:06d}.bmp'
             files.append(file_name)
             cv2.imwrite(os.path.join(voc, 'JPEGImages', file_name), img)
-            ann = ET.Element('annotation')
-            _sub(ann, 'folder', 'JPEGImages')
-            _sub(ann, 'filename', file_name)
-            size_el = _sub(ann, 'size')
-            _sub(size_el, 'width', img_size)
-            _sub(size_el, 'height', img_size)
-            _sub(size_el, 'depth', 3)
-            _sub(ann, 'segmented', 0)
+            ann = _voc_annotation(file_name, img_size, folder='JPEGImages')
             images.append(dict(id=i + 1, file_name=file_name, width=img_size, height=img_size))
             for obj in objects:
                 poly = _round_poly(obj, 1)
@@ -917,18 +950,10 @@ def make_shiprs(root: str, num_train: int = 48, num_val: int = 16, img_size: int
                 area = round(polygon_area(np.array(poly).reshape(4, 2)), 1)
                 levels = [SHIPRS_LEVEL_CLASSES[k].index((*SHIPRS_HIERARCHY[obj.name],
                                                          obj.name)[k]) + 1 for k in range(4)]
-                o = _sub(ann, 'object')
-                _sub(o, 'name', obj.name)
-                _sub(o, 'pose', 'Unspecified')
-                _sub(o, 'truncated', 0)
-                _sub(o, 'difficult', 0)
-                pel = _sub(o, 'polygon')
-                for j in range(4):
-                    _sub(pel, f'x{j + 1}', _f1(poly[2 * j]))
-                    _sub(pel, f'y{j + 1}', _f1(poly[2 * j + 1]))
-                bel = _sub(o, 'bndbox')
-                for tag, v in zip(('xmin', 'ymin', 'xmax', 'ymax'), (xmin, ymin, xmax, ymax)):
-                    _sub(bel, tag, v)
+                o = _voc_object(ann, obj.name)
+                _sub_values(o, 'polygon', [(f'{axis}{j + 1}', _f1(poly[2 * j + k]))
+                                           for j in range(4) for k, axis in enumerate('xy')])
+                _sub_values(o, 'bndbox', _voc_box(xmin, ymin, xmax, ymax))
                 _sub(o, 'Ship_area', _f1(area))
                 for k in range(4):
                     _sub(o, f'level_{k}', levels[k])
@@ -984,24 +1009,13 @@ def make_sar_aircraft(root: str, num_train: int = 48, num_val: int = 16, img_siz
             ids.append(img_id)
             cv2.imwrite(os.path.join(path, 'JPEGImages', f'{img_id}.jpg'), img,
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            ann = ET.Element('annotation')
-            _sub(ann, 'folder', 'JPEGImages')
-            _sub(ann, 'filename', f'{img_id}.jpg')
-            size_el = _sub(ann, 'size')
-            _sub(size_el, 'width', img_size)
-            _sub(size_el, 'height', img_size)
-            _sub(size_el, 'depth', 3)
+            ann = _voc_annotation(f'{img_id}.jpg', img_size, folder='JPEGImages',
+                                  segmented=False)
             for obj in objects:
                 x0, y0, x1, y1 = obj.silhouette_box(img_size)
                 xmin, ymin, xmax, ymax = _int_box([x0, y0, x1, y1], img_size)
-                o = _sub(ann, 'object')
-                _sub(o, 'name', obj.name)
-                _sub(o, 'pose', 'Unspecified')
-                _sub(o, 'truncated', 0)
-                _sub(o, 'difficult', 0)
-                bel = _sub(o, 'bndbox')
-                for tag, v in zip(('xmin', 'ymin', 'xmax', 'ymax'), (xmin, ymin, xmax, ymax)):
-                    _sub(bel, tag, v + 1)
+                _sub_values(_voc_object(ann, obj.name), 'bndbox',
+                            _voc_box(xmin + 1, ymin + 1, xmax + 1, ymax + 1))
             n_obj += len(objects)
             _write_xml(ann, os.path.join(path, 'Annotations', f'{img_id}.xml'))
         lists[split] = ids
@@ -1092,39 +1106,15 @@ def make_dior_r(root: str, num_train: int = 48, num_val: int = 16, img_size: int
             ids.append(img_id)
             cv2.imwrite(os.path.join(img_dir, f'{img_id}.jpg'), img,
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            trees = []
-            for _ in range(2):
-                ann = ET.Element('annotation')
-                _sub(ann, 'filename', f'{img_id}.jpg')
-                _sub(_sub(ann, 'source'), 'database', 'DIOR')
-                size_el = _sub(ann, 'size')
-                _sub(size_el, 'width', img_size)
-                _sub(size_el, 'height', img_size)
-                _sub(size_el, 'depth', 3)
-                _sub(ann, 'segmented', 0)
-                trees.append(ann)
-            obb, hbb = trees
+            obb, hbb = (_voc_annotation(f'{img_id}.jpg', img_size, database='DIOR')
+                        for _ in range(2))
             for obj in objects:
                 poly = _round_poly(obj, None)
-                o = _sub(obb, 'object')
-                _sub(o, 'type', 'robndbox')
-                _sub(o, 'name', obj.name)
-                _sub(o, 'pose', 'Unspecified')
-                _sub(o, 'truncated', 0)
-                _sub(o, 'difficult', 0)
-                rb = _sub(o, 'robndbox')
-                for tag, v in zip(DIOR_CORNER_TAGS, poly):
-                    _sub(rb, tag, v)
+                o = _voc_object(obb, obj.name, obj_type='robndbox')
+                _sub_values(o, 'robndbox', tuple(zip(DIOR_CORNER_TAGS, poly)))
                 _sub(o, 'angle', int(round(obj.angle)) % 180)
-                xmin, ymin, xmax, ymax = _int_box(poly, img_size)
-                o = _sub(hbb, 'object')
-                _sub(o, 'name', obj.name)
-                _sub(o, 'pose', 'Unspecified')
-                _sub(o, 'truncated', 0)
-                _sub(o, 'difficult', 0)
-                bel = _sub(o, 'bndbox')
-                for tag, v in zip(('xmin', 'ymin', 'xmax', 'ymax'), (xmin, ymin, xmax, ymax)):
-                    _sub(bel, tag, v)
+                _sub_values(_voc_object(hbb, obj.name), 'bndbox',
+                            _voc_box(*_int_box(poly, img_size)))
             _write_xml(obb, os.path.join(obb_dir, f'{img_id}.xml'))
             _write_xml(hbb, os.path.join(hbb_dir, f'{img_id}.xml'))
             n_obj += len(objects)
