@@ -20,7 +20,9 @@ model = dict(
         dict(type='DKEDCorrelationLoss', stages=(-2, -1), max_size=16, loss_weight=1.0),
         dict(type='DKEDResponseLoss', student_channels=256, teacher_channels=256,
              strides=(8, 16, 32, 64, 128), num_orientations=8, sigma_ratio=0.25,
-             loss_weight=1.0),
+             # L_drfd: standardised responses, error over the teacher's energy (0 = match,
+             # 1 = silent student); the DDC is trained on the GT orientation (loss_dked_ddc)
+             loss_weight=1.0, ddc_loss_weight=1.0),
         dict(type='DKEDPredictionLoss', head={{_base_.model.bbox_head}},
              train_cfg={{_base_.model.train_cfg}}, lam=lam, delta=delta)
     ])

@@ -14,6 +14,10 @@ model = dict(
     student={{_base_.model}},
     teacher=teacher_cfg,
     distill_losses=[
+        # eq. 2 on one Bernoulli per class (the focal head's sigmoid logits; a softmax over
+        # them would drop the foreground confidence), eq. 3 on the anchors where the teacher's
+        # highest class probability is >= 0.05 (its candidate detections), both x T^2
         dict(type='KDRNetLoss', cls_weight=lambda_3, reg_weight=lambda_4, cls_temperature=8.0,
-             reg_temperature=10.0, distribution='softmax', temperature_squared=True)
+             reg_temperature=10.0, distribution='sigmoid', reg_score_thr=0.05,
+             temperature_squared=True)
     ])

@@ -13,7 +13,9 @@ default below that is not in the poster is marked as this project's choice (READ
    affinity) correlation of backbone features, teacher vs student.
 3. Direction-adaptive feature response distillation (:class:`DKEDResponseLoss`):
    ``L_drfd = ||G * (Y'_T - Y'_S)||^2`` on the FPN responses after DDC, ``G`` an oriented
-   Gaussian mask of the GT boxes.
+   Gaussian mask of the GT boxes; here on per-channel standardised responses, divided by the
+   teacher's response energy ``||G * Y'_T||^2``. The DDC is trained not by this loss (it would
+   learn to hide the difference) but to pick the GT box's orientation on the teacher's features.
 4. Prediction distillation (:class:`DKEDPredictionLoss`):
    ``L_loc = JOL_obb(r_S, r_GT) + lambda L_obb(r_T, r_S, r_GT)`` with
    ``L_obb = JOL_obb(r_S, r_GT)`` where ``JOL_obb(r_S, r_GT) + delta > JOL_obb(r_T, r_GT)``,
@@ -30,6 +32,7 @@ from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from ...registry import MODELS, register_model
 from ..base import DistillBatch, DistillLoss, as_levels
@@ -59,9 +62,9 @@ def rotate_kernel(weight: Tensor, steps: int) -> Tensor:
     return weight.flatten(-2)[..., source].reshape(weight.shape)
 
 
-def oriented_gaussian_mask(boxes: Tensor, size: Tuple[int, int], stride: float,
-                           sigma_ratio: float = 0.25) -> Tensor:
-    """``G`` of L_drfd on one feature level: the max over boxes of oriented Gaussians, (H, W).
+def box_gaussians(boxes: Tensor, size: Tuple[int, int], stride: float,
+                  sigma_ratio: float = 0.25) -> Tensor:
+    """One oriented Gaussian per box on one feature level, (n, H, W).
 
     ``boxes``: ``(n, 5)`` rotated boxes ``(cx, cy, w, h, theta)`` in input pixels (mmrotate's
     convention: ``w`` along ``(cos theta, sin theta)``). Cell ``(i, j)`` sits at pixel
@@ -70,8 +73,6 @@ def oriented_gaussian_mask(boxes: Tensor, size: Tuple[int, int], stride: float,
     so that every box lights up its cell on every level.
     """
     height, width = size
-    if boxes.numel() == 0:
-        return boxes.new_zeros(height, width)
     ys = (torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
     xs = (torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
     cx, cy, w, h, theta = (boxes[:, k, None, None] for k in range(5))
@@ -80,7 +81,39 @@ def oriented_gaussian_mask(boxes: Tensor, size: Tuple[int, int], stride: float,
     across = -dx * torch.sin(theta) + dy * torch.cos(theta)
     sigma_w = (sigma_ratio * w).clamp(min=stride / 2)
     sigma_h = (sigma_ratio * h).clamp(min=stride / 2)
-    return torch.exp(-0.5 * ((along / sigma_w) ** 2 + (across / sigma_h) ** 2)).amax(dim=0)
+    return torch.exp(-0.5 * ((along / sigma_w) ** 2 + (across / sigma_h) ** 2))
+
+
+def oriented_gaussian_mask(boxes: Tensor, size: Tuple[int, int], stride: float,
+                           sigma_ratio: float = 0.25) -> Tensor:
+    """``G`` of L_drfd on one feature level: the max over boxes of :func:`box_gaussians`,
+    (H, W); zeros without boxes."""
+    if boxes.numel() == 0:
+        return boxes.new_zeros(size)
+    return box_gaussians(boxes, size, stride, sigma_ratio).amax(dim=0)
+
+
+def dominant_box_angle(boxes: Tensor, size: Tuple[int, int], stride: float,
+                       sigma_ratio: float = 0.25) -> Tensor:
+    """At every cell, the angle of the long axis of the box whose Gaussian is largest there
+    (the box that sets ``G``), radians, (H, W); zeros without boxes."""
+    if boxes.numel() == 0:
+        return boxes.new_zeros(size)
+    long_axis = torch.where(boxes[:, 2] >= boxes[:, 3], boxes[:, 4], boxes[:, 4] + math.pi / 2)
+    return long_axis[box_gaussians(boxes, size, stride, sigma_ratio).argmax(dim=0)]
+
+
+def axis_target(theta: Tensor, num_axes: int) -> Tensor:
+    """Soft target ``(..., num_axes)`` over axes at ``k * 180 / num_axes`` degrees (clockwise
+    on screen, as mmrotate's angles) for line angles ``theta`` (radians, taken mod 180 degrees):
+    linear between the two nearest axes."""
+    position = torch.remainder(theta / (math.pi / num_axes), num_axes)
+    lower = position.floor()
+    upper_share = (position - lower).unsqueeze(-1)
+    lower = lower.long() % num_axes
+    bins = torch.arange(num_axes, device=theta.device)
+    return ((bins == lower.unsqueeze(-1)) * (1 - upper_share)
+            + (bins == ((lower + 1) % num_axes).unsqueeze(-1)) * upper_share)
 
 
 def rotated_box_tensor(boxes) -> Tensor:
@@ -107,6 +140,47 @@ def nonlocal_affinity(feature: Tensor, max_size: int) -> Tensor:
         feature = F.adaptive_avg_pool2d(feature, (min(height, max_size), min(width, max_size)))
     flat = F.normalize(feature.flatten(2).float(), dim=1)
     return flat.transpose(1, 2) @ flat
+
+
+def standardise_channels(feature: Tensor, eps: float = 1e-5) -> Tensor:
+    """Each channel of ``(B, C, H, W)`` to zero mean and unit variance over batch and locations.
+
+    PKD's normalisation of FPN responses (population variance, ``eps`` as BatchNorm's: a
+    constant channel becomes 0). It removes the scale gap between a trained teacher's responses
+    and a fresh student's, and weighs every channel alike.
+    """
+    mean = feature.mean(dim=(0, 2, 3), keepdim=True)
+    var = feature.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    return (feature - mean) / (var + eps).sqrt()
+
+
+def relative_response_error(teacher: Tensor, student: Tensor, mask: Tensor) -> Tensor:
+    """``||G * (Y_T - Y_S)||^2 / ||G * Y_T||^2`` summed over batch, channels and locations.
+
+    ``mask`` ``G`` (B, 1, H, W) broadcasts over channels; the poster's Hadamard product inside
+    the squared norm weighs each location by ``G^2``. 0 when the student equals the teacher,
+    exactly 1 when it is silent (``Y_S = 0``), 0 when the mask is empty.
+    """
+    weight = mask.pow(2)
+    error = (weight * (teacher - student).pow(2)).sum()
+    energy = (weight * teacher.pow(2)).sum()
+    return error / energy.clamp(min=1e-12)
+
+
+def axis_divergence(weights: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """``sum G^2 KL(target || p_axis) / sum G^2`` over batch and locations.
+
+    ``weights`` (B, K, H, W): a DDC's orientation attention; kernels ``k`` and ``k + K / 2``
+    (turned by 180 degrees) share an axis, so ``p_axis`` (B, K / 2, H, W) adds their weights.
+    ``target`` (B, H, W, K / 2) from :func:`axis_target`; ``mask`` ``G`` (B, 1, H, W).
+    0 when the mask is empty.
+    """
+    batch, orientations, height, width = weights.shape
+    p_axis = weights.view(batch, 2, orientations // 2, height, width).sum(dim=1)
+    target = target.permute(0, 3, 1, 2)
+    kl = (torch.xlogy(target, target) - target * p_axis.clamp(min=1e-12).log()).sum(dim=1)
+    weight = mask.squeeze(1).pow(2)
+    return (weight * kl).sum() / weight.sum().clamp(min=1e-12)
 
 
 def teacher_bounded(student_loss: Tensor, teacher_loss: Tensor, delta: float) -> Tensor:
@@ -143,9 +217,11 @@ class DynamicDirectionalConv(nn.Module):
     alike, turning the input by one kernel step (e.g. 90 degrees with 8 orientations = 2 steps)
     turns the output with it and permutes the orientation responses.
 
-    The unit norm of the mixed filter keeps a DDC that is trained by a distillation loss applied
-    to both teacher and student from shrinking its responses to zero (for example by mixing
-    opposite orientations of an odd kernel, which cancel) and so making the loss vanish.
+    The unit norm of the mixed filter fixes the response scale (mixing opposite orientations of
+    an odd kernel, which cancel, cannot shrink it). It does not stop a unit-norm filter from
+    turning to the frequencies where its inputs are weak (a high-pass filter on smooth maps):
+    :class:`DKEDResponseLoss` therefore trains it on the GT orientation, not on the distillation
+    loss it is part of.
 
     Args:
         channels: input = output channels.
@@ -182,16 +258,23 @@ class DynamicDirectionalConv(nn.Module):
         batch, _, height, width = out.shape
         return out.view(batch, self.channels, orientations, height, width).transpose(1, 2)
 
-    def forward(self, x: Tensor) -> Tensor:
-        bank = self.bank()
-        responses = self.orientation_responses(x, bank)
+    def orientation_weights(self, responses: Tensor) -> Tensor:
+        """The attention ``a_k = softmax_k(sum_c v_c Y_k[c]^2)`` per location, (B, K, H, W)."""
         logits = (responses.pow(2) * self.attention.view(1, 1, -1, 1, 1)).sum(dim=2)
-        weights = logits.softmax(dim=1)  # (B, K, H, W)
-        flat = bank.flatten(2).to(x.dtype)  # (K, C, C / groups * 9)
+        return logits.softmax(dim=1)
+
+    def mix(self, responses: Tensor, weights: Tensor, bank: Tensor) -> Tensor:
+        """``sum_k a_k Y_k / ||sum_k a_k W_k||``, (B, C, H, W)."""
+        flat = bank.flatten(2).to(responses.dtype)  # (K, C, C / groups * 9)
         gram = torch.einsum('kcn,lcn->ckl', flat, flat)
         norm2 = torch.einsum('bkhw,ckl,blhw->bchw', weights, gram, weights)
         mixed = (weights.unsqueeze(2) * responses).sum(dim=1)
         return mixed / norm2.clamp(min=1e-12).sqrt()
+
+    def forward(self, x: Tensor) -> Tensor:
+        bank = self.bank()
+        responses = self.orientation_responses(x, bank)
+        return self.mix(responses, self.orientation_weights(responses), bank)
 
 
 # ------------------------------------------------------------------------------------------
@@ -238,14 +321,41 @@ class DKEDCorrelationLoss(DistillLoss):
 
 @register_model
 class DKEDResponseLoss(DistillLoss):
-    """Direction-adaptive feature response distillation (DKED, part 3).
+    """Direction-adaptive feature response distillation (DKED, part 3), and the DDC's training.
 
-    ``L_drfd = ||G * (Y'_T - Y'_S)||^2`` per FPN level, ``Y'_T = DDC(F_T)``,
-    ``Y'_S = DDC(adapt(F_S))`` with one DDC shared by both sides and all levels (the responses
-    are compared in the same direction-adaptive space), ``adapt`` a 1x1 conv only when the
-    channel counts differ, ``G`` the oriented Gaussian mask of the batch's GT boxes
-    (:func:`oriented_gaussian_mask`). Each level's masked sum is divided by ``C * sum G``
-    (at least ``C``), and the levels are summed.
+    The poster: ``L_drfd = ||G * (Y'_T - Y'_S)||^2``, ``Y'`` the FPN responses after DDC, ``G``
+    an oriented Gaussian mask of the GT boxes; no normalisation, no weight, and nothing on how
+    the DDC is trained. Here, per FPN level, averaged over the levels:
+
+    ``loss_dked_drfd = ||G * (Y'_T - Y'_S)||^2 / ||G * Y'_T||^2`` (:func:`relative_response_error`)
+    with ``Y'_T = DDC(std(F_T))``, ``Y'_S = DDC(std(adapt(F_S)))``:
+
+    * one DDC shared by both sides and all levels (the responses are compared in the same
+      direction-adaptive space); ``adapt`` a 1x1 conv only when the channel counts differ;
+    * ``std`` (:func:`standardise_channels`, as PKD): per channel over batch and locations.
+      On raw responses the demo's first ``loss_dked_drfd`` was near 11,500 (a trained teacher's
+      FPN responses are far larger than a fresh student's) and swamped the detection losses
+      under gradient clipping;
+    * ``G`` enters squared, as the poster's Hadamard product inside the squared norm (an earlier
+      version weighted by ``G``); :func:`oriented_gaussian_mask`;
+    * divided by the teacher's masked energy through the DDC: 0 when the student matches the
+      teacher, exactly 1 for a silent student, about 2 for an unrelated one of equal energy,
+      whatever the teacher's scale. The denominator does not depend on the student, whose
+      gradient is the poster's up to a positive factor.
+
+    **The DDC is not trained by** ``L_drfd`` (its parameters are detached there): applied to
+    both sides and trained to lower their difference, it learnt to look where both responses
+    vanish (trained alone on fixed smooth maps it removed 96-99.9 % of the loss while the
+    teacher's energy through it fell 100-fold), and with the energy ratio above it still found
+    the directions where teacher and student agree by chance (-60 to -85 %). Instead it is
+    trained, on the teacher's features only, to do what the poster says it does: generate the
+    filter that "matches the optimal orientation based on the input". ``loss_dked_ddc`` is
+    :func:`axis_divergence`, the ``G^2``-weighted KL divergence from the GT box's long axis at
+    each location (:func:`dominant_box_angle`, spread over the two nearest kernel axes by
+    :func:`axis_target`) to the DDC's attention over its kernel axes, on the teacher's
+    standardised responses. It reaches the DDC's parameters only (teacher features and GT are
+    fixed), so it cannot change the student; with fewer than 4 orientations there is no axis
+    to choose and the DDC stays as initialised (``loss_dked_ddc`` = 0).
 
     DDC and the adapter are children of the distiller: trained, then dropped at export.
 
@@ -254,7 +364,10 @@ class DKEDResponseLoss(DistillLoss):
         strides: the FPN levels' strides (mmrotate rotated RetinaNet: 8 ... 128).
         num_orientations, groups: of the DDC.
         sigma_ratio: of the Gaussian mask.
-        loss_weight: weight of ``L_drfd`` (the poster gives none: 1).
+        loss_weight: weight of ``L_drfd`` (the poster gives none: 1, the loss being of the
+            order of the detection losses).
+        ddc_loss_weight: weight of ``loss_dked_ddc`` (this project's: 1; it only scales the
+            DDC's own learning rate).
     """
 
     requires = ('neck', )
@@ -267,33 +380,55 @@ class DKEDResponseLoss(DistillLoss):
                  groups: Optional[int] = None,
                  sigma_ratio: float = 0.25,
                  loss_weight: float = 1.0,
+                 ddc_loss_weight: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.student_channels, self.teacher_channels = student_channels, teacher_channels
         self.strides, self.sigma_ratio, self.loss_weight = tuple(strides), sigma_ratio, loss_weight
+        self.ddc_loss_weight = ddc_loss_weight
         self.adapter = (nn.Conv2d(student_channels, teacher_channels, 1)
                         if student_channels != teacher_channels else nn.Identity())
         self.ddc = DynamicDirectionalConv(teacher_channels, num_orientations, groups)
 
-    def masks(self, batch: DistillBatch, sizes: Sequence[Tuple[int, int]],
-              device: torch.device) -> List[Tensor]:
-        """``G`` of every level, (B, 1, H, W) each, from the samples' GT boxes."""
-        boxes = [rotated_box_tensor(sample.gt_instances.bboxes).to(device).float()
-                 for sample in batch.data_samples]
-        return [torch.stack([oriented_gaussian_mask(b, size, stride, self.sigma_ratio)
-                             for b in boxes]).unsqueeze(1)
-                for size, stride in zip(sizes, self.strides)]
+    def gt_boxes(self, batch: DistillBatch, device: torch.device) -> List[Tensor]:
+        """Every sample's GT boxes as (n, 5) rotated boxes."""
+        return [rotated_box_tensor(sample.gt_instances.bboxes).to(device).float()
+                for sample in batch.data_samples]
+
+    def masks(self, boxes: Sequence[Tensor], size: Tuple[int, int], stride: float) -> Tensor:
+        """``G`` of one level, (B, 1, H, W)."""
+        return torch.stack([oriented_gaussian_mask(b, size, stride, self.sigma_ratio)
+                            for b in boxes]).unsqueeze(1)
+
+    def axis_targets(self, boxes: Sequence[Tensor], size: Tuple[int, int],
+                     stride: float) -> Tensor:
+        """The DDC's target over its kernel axes on one level, (B, H, W, K / 2)."""
+        angles = torch.stack([dominant_box_angle(b, size, stride, self.sigma_ratio)
+                              for b in boxes])
+        return axis_target(angles, self.ddc.num_orientations // 2)
 
     def forward(self, student: Dict[str, object], teacher: Dict[str, object],
                 batch: DistillBatch) -> Dict[str, Tensor]:
         s_levels, t_levels = paired_levels(student, teacher, 'neck', len(self.strides))
-        masks = self.masks(batch, [t.shape[-2:] for t in t_levels], t_levels[0].device)
-        loss = 0.
-        for s, t, mask in zip(s_levels, t_levels, masks):
-            diff = self.ddc(t.float()) - self.ddc(self.adapter(s).float())
-            denominator = t.shape[1] * mask.sum().clamp(min=1.0)
-            loss = loss + (mask * diff.pow(2)).sum() / denominator
-        return dict(loss_dked_drfd=self.loss_weight * loss)
+        boxes = self.gt_boxes(batch, t_levels[0].device)
+        frozen_ddc = {name: p.detach() for name, p in self.ddc.named_parameters()}
+        has_axes = self.ddc.num_orientations >= 4
+        bank = self.ddc.bank()
+        drfd, ddc = t_levels[0].new_zeros(()), t_levels[0].new_zeros(())
+        for s, t, stride in zip(s_levels, t_levels, self.strides):
+            size = t.shape[-2:]
+            mask = self.masks(boxes, size, stride)
+            responses = self.ddc.orientation_responses(standardise_channels(t.float()), bank)
+            weights = self.ddc.orientation_weights(responses)
+            t_response = self.ddc.mix(responses, weights, bank).detach()
+            s_response = functional_call(self.ddc, frozen_ddc,
+                                         (standardise_channels(self.adapter(s).float()), ))
+            drfd = drfd + relative_response_error(t_response, s_response, mask)
+            if has_axes:
+                ddc = ddc + axis_divergence(weights, self.axis_targets(boxes, size, stride),
+                                            mask)
+        return dict(loss_dked_drfd=self.loss_weight * drfd / len(t_levels),
+                    loss_dked_ddc=self.ddc_loss_weight * ddc / len(t_levels))
 
 
 @register_model
