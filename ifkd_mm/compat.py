@@ -6,6 +6,11 @@ torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default, and mm
 ``HistoryBuffer`` pickles as ``getattr(HistoryBuffer, 'mean')``. Instead of turning the safe loader
 off, exactly these are allow-listed; ``getattr`` is not: its pickled name is bound to
 :func:`history_buffer_statistic`, which only returns ``HistoryBuffer`` statistics methods.
+
+An empty numpy array (an empty ``HistoryBuffer``, an empty array in ``meta``) also pickles a call
+``bytes()``: ``torch.save`` writes pickle protocol 2, which stores an empty ``bytes`` object that
+way (other ``bytes`` go through ``_codecs.encode``, which torch allows). The name ``bytes`` is bound
+to :func:`empty_bytes`, which makes nothing but ``b''``.
 """
 import pickle
 from typing import Callable, List, Union
@@ -24,6 +29,14 @@ def history_buffer_statistic(owner: type, name: str) -> Callable:
                                  'HistoryBuffer statistics methods are allowed')
 
 
+def empty_bytes(*args) -> bytes:
+    """``bytes()`` (an empty ``bytes`` object, as protocol 2 pickles it), and nothing else."""
+    if args:
+        raise pickle.UnpicklingError(f'refusing bytes{args!r} in a checkpoint: only the empty '
+                                     'bytes() of an empty numpy array is allowed')
+    return b''
+
+
 def mmengine_checkpoint_globals() -> List[Union[Callable, tuple]]:
     """What an mmengine checkpoint pickles besides tensors and builtins, as safe globals."""
     multiarray = (getattr(np, '_core', None) or np.core).multiarray
@@ -34,7 +47,7 @@ def mmengine_checkpoint_globals() -> List[Union[Callable, tuple]]:
                     (multiarray.scalar, 'numpy.core.multiarray.scalar')]
     return [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
             *dtype_classes, *numpy1_names, (history_buffer_statistic, '__builtin__.getattr'),
-            (history_buffer_statistic, 'builtins.getattr')]
+            (history_buffer_statistic, 'builtins.getattr'), (empty_bytes, 'builtins.bytes')]
 
 
 def allow_mmengine_checkpoints() -> None:

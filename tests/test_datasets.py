@@ -226,6 +226,63 @@ def test_dota_zero_area_polygon_is_named_and_left_out(synthetic_root, tmp_path):
         dota(synthetic_root).get_data_info(0)['instances'])
 
 
+def test_split_dota_keeps_the_objects_an_independent_iof_count_keeps(tmp_path):
+    """Per patch, the objects written are those whose polygon lies in the window with an IoF
+    (shapely's intersection area / area) of at least 0.7; those the window does not cover get
+    difficulty 2, the others keep theirs. The old splitter wrote 2 for about a third of the
+    objects lying wholly inside a patch (mmrotate's IoF, float64 area over float32 area, is not
+    1)."""
+    from shapely.geometry import Polygon, box
+
+    from tools.data.split_dota import split_folder
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / 'src'
+    os.makedirs(src / 'images')
+    os.makedirs(src / 'labelTxt')
+    cv2.imwrite(str(src / 'images' / 'P0001.png'), np.zeros((256, 256, 3), np.uint8))
+    # 128 px patches with an overlap of 32 on 256 px: steps of 96, the last one moved to 128
+    windows = [box(x, y, x + 128, y + 128) for x in (0, 96, 128) for y in (0, 96, 128)]
+    objects = []
+    while len(objects) < 40:
+        centre, size, angle = rng.uniform(20, 236, 2), rng.uniform(6, 40, 2), rng.uniform(-3, 3)
+        cos, sin = np.cos(angle), np.sin(angle)
+        corners = [centre + [cos * dx - sin * dy, sin * dx + cos * dy]
+                   for dx, dy in size / 2 * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])]
+        quad = np.round(np.array(corners) + rng.normal(0, 1, (4, 2)) * (len(objects) % 2), 1)
+        iofs = [Polygon(quad).intersection(w).area / Polygon(quad).area for w in windows]
+        if all(abs(iof - 0.7) > 0.01 for iof in iofs):  # clear of the threshold
+            objects.append((quad, int(rng.random() < 0.3)))
+    (src / 'labelTxt' / 'P0001.txt').write_text(''.join(
+        ' '.join(f'{v:.1f}' for v in quad.ravel()) + f' ship {difficult}\n'
+        for quad, difficult in objects))
+
+    split_folder(str(src), str(tmp_path / 'out'), size=128, overlap=32, iof_thr=0.7)
+
+    ann_dir = tmp_path / 'out' / 'annfiles'
+    assert sorted(os.listdir(ann_dir)) == sorted(
+        f'P0001__128__{int(w.bounds[0])}___{int(w.bounds[1])}.txt' for w in windows)
+    kept_cut = dropped_touching = 0
+    for window in windows:
+        x, y = int(window.bounds[0]), int(window.bounds[1])
+        want = []
+        for quad, difficult in objects:
+            polygon = Polygon(quad)
+            iof = polygon.intersection(window).area / polygon.area
+            if iof >= 0.7:
+                covered = window.covers(polygon)
+                want.append((tuple(quad.ravel()), difficult if covered else 2))
+                kept_cut += not covered
+            else:
+                dropped_touching += iof > 0
+        rows = [line.split() for line in open(ann_dir / f'P0001__128__{x}___{y}.txt')]
+        written = [(tuple(np.round(np.array(row[:8], float) + [x, y] * 4, 1)), int(row[9]))
+                   for row in rows]
+        assert all(row[8] == 'ship' for row in rows)
+        assert sorted(written) == sorted(want), f'patch at {x}, {y}'
+    assert kept_cut >= 5 and dropped_touching >= 5  # objects across the patch borders
+
+
 def dior(root, split='train', **kwargs):
     return DIORRDataset(data_root=osp.join(root, 'DIOR-R'), ann_file=f'ImageSets/Main/{split}.txt',
                         data_prefix=dict(img_path='JPEGImages-trainval'), pipeline=[], **kwargs)

@@ -38,12 +38,13 @@ def parse_dota_line(line: str, classes: tuple, source: str, line_no: int) -> tup
     return polygon, label, difficulty
 
 
-def read_dota_objects(txt_file: str, classes: tuple) -> List[Tuple[List[float], int, int]]:
+def read_dota_objects(txt_file: str, classes: tuple,
+                      keep_degenerate: bool = False) -> List[Tuple[List[float], int, int]]:
     """``(polygon, label, difficulty)`` of the objects of one DOTA ``labelTxt`` file.
 
     The ``imagesource:``/``gsd:`` header lines and empty lines are skipped, a polygon without area
-    is left out with a warning, a malformed line raises :class:`AnnotationError` naming the file
-    and line.
+    is left out with a warning (kept with ``keep_degenerate``: DOTA's devkit scores it), a
+    malformed line raises :class:`AnnotationError` naming the file and line.
     """
     objects = []
     with open(txt_file) as f:
@@ -51,7 +52,9 @@ def read_dota_objects(txt_file: str, classes: tuple) -> List[Tuple[List[float], 
             if not line.strip() or line.startswith(DOTA_HEADERS):
                 continue
             polygon, label, difficulty = parse_dota_line(line, classes, txt_file, line_no)
-            polygon = checked_polygon(polygon, math.inf, math.inf, txt_file, f'line {line_no}')
+            if not keep_degenerate:
+                polygon = checked_polygon(polygon, math.inf, math.inf, txt_file,
+                                          f'line {line_no}')
             if polygon is not None:
                 objects.append((polygon, label, difficulty))
     return objects
