@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import cv2
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -15,7 +16,7 @@ from ifkd_mm.datasets import (AnnotationError, AnnotationWarning, CheckedDOTADat
                               DIORRDataset, SARAircraftDataset, SceneFolderDataset,
                               ShipRSImageNetDataset, ShipRSImageNetRotatedDataset,
                               train_ratio_split)
-from ifkd_mm.registry import CLS_DATASETS, DATASETS, ROTATED_DATASETS
+from ifkd_mm.registry import CLS_DATASETS, DATASETS, ROTATED_DATASETS, ROTATED_METRICS
 
 from .conftest import REPO, SMALL
 
@@ -386,3 +387,34 @@ def test_base_dataset_configs_build_and_load(synthetic_root, config, folder, sco
         assert len(dataset) > 0
         sample = dataset[0]
         assert sample['inputs'].ndim == 3 and sample['inputs'].shape[0] == 3
+
+
+@pytest.mark.parametrize('config, folder', [('dota.py', 'DOTA'), ('dior_r.py', 'DIOR-R')])
+def test_rotated_val_pipelines_keep_the_quadrilaterals_the_metric_scores(
+        synthetic_root, config, folder):
+    """The DOTA / DIOR-R val pipelines hand the annotated quadrilaterals to InProcessDOTAMetric
+    (devkit protocol): the ground truth given back as rotated-box predictions scores 1.0, and
+    a prediction shifted by half a box width scores far less."""
+    from mmrotate.structures.bbox import qbox2rbox
+    init_default_scope('mmrotate')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/datasets', config))
+    cfg.test_dataloader.dataset.data_root = osp.join(synthetic_root, folder) + '/'
+    dataset = ROTATED_DATASETS.build(cfg.test_dataloader.dataset)
+    scores = {}
+    for shift in (0.0, 0.5):
+        metric = ROTATED_METRICS.build(cfg.test_evaluator)
+        metric.dataset_meta = dataset.metainfo
+        for index in range(len(dataset)):
+            sample = dataset[index]['data_samples']
+            gt = sample.gt_instances
+            assert gt.bboxes.tensor.shape[-1] == 8  # quadrilaterals reach the metric
+            rboxes = qbox2rbox(gt.bboxes.tensor)
+            rboxes[:, 0] += shift * rboxes[:, 2]
+            metric.process({}, [dict(
+                img_id=sample.img_id, gt_instances=gt.to_dict(),
+                ignored_instances=sample.ignored_instances.to_dict(),
+                pred_instances=dict(bboxes=rboxes, scores=torch.ones(len(rboxes)),
+                                    labels=gt.labels))])
+        scores[shift] = metric.compute_metrics(metric.results)['mAP']
+    assert scores[0.0] == pytest.approx(1.0)
+    assert scores[0.5] < 0.5

@@ -19,7 +19,6 @@ val_pipeline = [
     dict(type='mmdet.LoadImageFromFile', backend_args=backend_args),
     dict(type='mmdet.Resize', scale=(1024, 1024), keep_ratio=True),
     dict(type='mmdet.LoadAnnotations', with_bbox=True, box_type='qbox'),
-    dict(type='ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
     dict(type='mmdet.PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
@@ -48,10 +47,12 @@ val_dataloader = dict(
         ann_file='val/labelTxt/',
         data_prefix=dict(img_path='val/images/'),
         test_mode=True,
+        diff_thr=0,  # difficult (1) objects are ignored in scoring, as in DOTA's devkit
         pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
-# mmrotate's DOTAMetric, its mAP computed in this process (no process pool per evaluation)
+# DOTA's devkit protocol, computed in this process: the val pipeline keeps the annotated
+# quadrilaterals (no ConvertBoxType), which InProcessDOTAMetric scores by exact polygon IoU
 val_evaluator = dict(
     type='InProcessDOTAMetric', metric='mAP', iou_thrs=[0.5], eval_mode='11points')
 test_evaluator = val_evaluator
