@@ -1,6 +1,9 @@
-"""Every config parses; every model builds (distillers with a saved teacher of their config)."""
+"""Every config parses; every model builds (distillers with a saved teacher of their config);
+IFKD loss weights and the learning rates the schedules train with."""
 import glob
+import inspect
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -61,3 +64,78 @@ def test_config_builds_its_model(path, teacher_checkpoints, monkeypatch):
     for dataloader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[dataloader].dataset.type
     assert cfg.val_evaluator and cfg.test_evaluator
+
+
+# ------------------------------------------------ IFKD loss weights and the training schedules
+def configs_in(*folders: str) -> list:
+    """The configs directly under ``configs/<folder>`` for each of ``folders``."""
+    return [p for p in CONFIGS
+            if osp.relpath(osp.dirname(p), osp.join(REPO, 'configs')) in folders]
+
+
+IFKD_CONFIGS = [p for p in configs_in('ifkd', 'demo') if osp.basename(p).startswith('ifkd')]
+SCHEDULE_100E = [p for p in configs_in('detectors', 'ifkd', 'baselines')
+                 if '_100e_' in osp.basename(p)]
+DEMOS = configs_in('demo')
+
+
+def loss_weight(loss_cfg, name: str) -> float:
+    """A loss config's weight ``name``, or the loss class's default when the config omits it."""
+    default = inspect.signature(MODELS.get(loss_cfg['type'])).parameters[name].default
+    return loss_cfg.get(name, default)
+
+
+def test_ifkd_configs_are_found():
+    names = {osp.relpath(p, osp.join(REPO, 'configs')) for p in IFKD_CONFIGS}
+    assert {'ifkd/ifkd-paper-weights_retinanet_r50-mnv2_fpn_100e_shiprs.py',
+            'ifkd/ifkd-paper-weights_retinanet_r50-mnv2_fpn_100e_sar-aircraft.py',
+            'demo/ifkd_retinanet_r50-r18_fpn_demo_synthetic-shiprs.py'} < names
+    assert len(names) >= 18 and len(SCHEDULE_100E) >= 30 and len(DEMOS) == 4
+
+
+@pytest.mark.parametrize('path', IFKD_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_ifkd_loss_weights_are_the_released_codes_or_in_the_variant_the_papers(path):
+    """1e-4 / 1e-3 (the authors' code, our normalisation); 0.06 / 0.5 only in the paper variant."""
+    losses = {loss['type']: loss for loss in Config.fromfile(path).model.distill_losses}
+    paper = osp.basename(path).startswith('ifkd-paper-weights_')
+    assert loss_weight(losses['IFKDFeatureLoss'], 'alpha') == (0.06 if paper else 1e-4)
+    assert loss_weight(losses['IFKDHeadLoss'], 'beta') == (0.5 if paper else 1e-3)
+    if paper:  # otherwise the run it inherits
+        base = Config.fromfile(path.replace('ifkd-paper-weights_', 'ifkd_')).model
+        for loss, base_loss in zip(Config.fromfile(path).model.distill_losses,
+                                   base.distill_losses):
+            assert {k: v for k, v in loss.items() if k not in ('alpha', 'beta')} == \
+                {k: v for k, v in base_loss.items() if k not in ('alpha', 'beta')}
+
+
+def training_lr(cfg, world_size: int = 1) -> float:
+    """The lr mmengine's Runner trains with: the config's optimizer after ``Runner.scale_lr``."""
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+
+    wrapper = build_optim_wrapper(torch.nn.Linear(1, 1), cfg.optim_wrapper)
+    runner = SimpleNamespace(world_size=world_size, _train_dataloader=cfg.train_dataloader,
+                             param_schedulers=None, logger=MMLogger.get_current_instance())
+    Runner.scale_lr(runner, wrapper, cfg.get('auto_scale_lr'))
+    return wrapper.optimizer.param_groups[0]['lr']
+
+
+@pytest.mark.parametrize('path', SCHEDULE_100E, ids=lambda p: osp.relpath(p, REPO))
+def test_100e_schedule_scales_the_lr_of_mmdetections_batch_of_16_to_the_real_batch(path):
+    """IFKD section 4.1: mmdetection's default configs (8 GPUs x 2 images), 1x, 100 epochs."""
+    cfg = Config.fromfile(path)
+    base_lr = 0.02 if 'faster-rcnn' in osp.basename(path) else 0.01
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=base_lr, momentum=0.9,
+                                               weight_decay=0.0001)
+    assert cfg.train_dataloader.batch_size == 2 and cfg.train_cfg.max_epochs == 100
+    assert training_lr(cfg) == pytest.approx(base_lr / 8)  # one GPU, 2 images
+    assert training_lr(cfg, world_size=8) == pytest.approx(base_lr)
+
+
+@pytest.mark.parametrize('path', DEMOS, ids=lambda p: osp.relpath(p, REPO))
+def test_demo_configs_keep_their_own_lr(path):
+    cfg = Config.fromfile(path)
+    assert not cfg.auto_scale_lr.enable
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW' and training_lr(cfg) == 1e-3

@@ -65,28 +65,164 @@ def pyramid(batch: int, channels: int, sizes, requires_grad: bool = False, seed:
     return [level.requires_grad_(requires_grad) for level in levels]
 
 
+def smooth_features(batch: int, channels: int, size, seed: int, sigma: float = 3.0):
+    """Gaussian-blurred white noise of unit standard deviation: spatially smooth, like FPN maps."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(batch * channels, 1, *size, generator=gen)
+    radius = int(3 * sigma)
+    kernel = torch.exp(-torch.arange(-radius, radius + 1.0) ** 2 / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    padded = F.pad(noise, (radius, ) * 4, mode='replicate')
+    blurred = F.conv2d(F.conv2d(padded, kernel.view(1, 1, -1, 1)), kernel.view(1, 1, 1, -1))
+    blurred = blurred.view(batch, channels, *size)
+    return blurred / blurred.std()
+
+
+# ------------------------------------------- independent float64 references (numpy, no geoopt)
+def ref_mobius_add(x, y, c):
+    """Möbius addition ``x (+)_c y`` along the last axis (eq. 9)."""
+    xy, x2, y2 = ((a * b).sum(-1, keepdims=True) for a, b in ((x, y), (x, x), (y, y)))
+    return ((1 + 2 * c * xy + c * y2) * x + (1 - c * x2) * y) / (1 + 2 * c * xy + c ** 2 * x2 * y2)
+
+
+def ref_poincare_distance(x, y, c):
+    """``2/sqrt(c) artanh(sqrt(c) |(-x) (+)_c y|)`` along the last axis (eq. 10)."""
+    return 2 / np.sqrt(c) * np.arctanh(np.sqrt(c) * np.linalg.norm(ref_mobius_add(-x, y, c),
+                                                                   axis=-1))
+
+
+def ref_hsm_mask(teacher, student, c=1.0, eps=1e-3):
+    """HSM of (B, C, H, W) arrays along C: divide by the teacher's mean norm, clip at
+    ``4 / sqrt(c)``, expmap0, distance, ``(d + eps) / (mean d + eps)``; returns (mask, distance),
+    each (B, H, W)."""
+    clip_radius = 4 / np.sqrt(c)
+    t, s = np.moveaxis(teacher, 1, -1), np.moveaxis(student, 1, -1)
+    scale = np.linalg.norm(t, axis=-1).mean(axis=(1, 2))[:, None, None, None]
+
+    def to_ball(v):
+        v = v / scale
+        norm = np.linalg.norm(v, axis=-1, keepdims=True)
+        clipped = np.minimum(norm, clip_radius)
+        return np.tanh(np.sqrt(c) * clipped) / np.sqrt(c) * v / norm
+
+    distance = ref_poincare_distance(to_ball(t), to_ball(s), c)
+    return (distance + eps) / (distance.mean(axis=(1, 2), keepdims=True) + eps), distance
+
+
+def ref_bilinear(n_in: int, n_out: int):
+    """(n_out, n_in) matrix of 1-D bilinear resizing, half-pixel centres (align_corners=False)."""
+    matrix = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        src = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
+        i0 = min(int(np.floor(src)), n_in - 1)
+        matrix[i, i0] += 1 - (src - i0)
+        matrix[i, min(i0 + 1, n_in - 1)] += src - i0
+    return matrix
+
+
+def ref_resize(x, size):
+    """Bilinear resize of the last two axes of ``x`` to ``size``."""
+    return ref_bilinear(x.shape[-2], size[0]) @ x @ ref_bilinear(x.shape[-1], size[1]).T
+
+
+def ref_mirror_index(n: int):
+    """Centred index of ``-k`` for the frequency ``k = i - n // 2`` at centred index ``i``."""
+    return (-(np.arange(n) - n // 2) + n // 2) % n
+
+
+def ref_dft(n: int):
+    """(n, n) DFT matrix with rows in centred frequency order ``k = i - n // 2``."""
+    return np.exp(-2j * np.pi * np.outer(np.arange(n) - n // 2, np.arange(n)) / n)
+
+
+def ref_spectrum(x):
+    return ref_dft(x.shape[-2]) @ x @ ref_dft(x.shape[-1]).T
+
+
+def ref_inverse_spectrum(spec):
+    h, w = spec.shape[-2:]
+    return (ref_dft(h).conj().T @ spec @ ref_dft(w).conj() / (h * w)).real
+
+
+def ref_fdr(feature, ratio, frs, gain):
+    """FDR (eq. 3-8) of a (C, H, W) array by explicit DFT sums: ``g = f - f_l + f_l M_FRS``."""
+    h, w = feature.shape[-2:]
+    ku, kv = np.abs(np.arange(h) - h // 2), np.abs(np.arange(w) - w // 2)
+    window = (np.maximum(ku[:, None], kv[None, :]) <= ratio * min(h, w) / 2).astype(float)
+    low = ref_inverse_spectrum(ref_spectrum(feature) * window)
+    return ref_inverse_spectrum(ref_spectrum(feature - low + low * frs) * gain)
+
+
+def ref_gain(raw, size, bound):
+    """``1 + b tanh(w)``, ``w`` resized and averaged with its mirror ``w(-k)``."""
+    resized = ref_resize(raw, size)
+    mirrored = resized[:, ref_mirror_index(size[0])][:, :, ref_mirror_index(size[1])]
+    return 1 + bound * np.tanh((resized + mirrored) / 2)
+
+
 # ---------------------------------------------------------------- HSM (eq. 9-11)
 @pytest.mark.parametrize('c', [0.5, 1.0, 2.0])
-def test_hsm_geoopt_distance_matches_the_papers_formula(c):
+def test_hsm_geoopt_distance_matches_a_hand_written_float64_formula(c):
     gen = torch.Generator().manual_seed(1)
     x, y = (torch.randn(2, 64, 7, generator=gen, dtype=torch.float64) for _ in range(2))
     radius = torch.rand(2, 64, 1, generator=gen, dtype=torch.float64) * 0.9 / c ** 0.5
     x, y = x / x.norm(dim=-1, keepdim=True) * radius, y / y.norm(dim=-1, keepdim=True) * radius
     geo = hsm_lib.hyperbolic_distance(x, y, c, dim=-1)
-    ref = hsm_lib.poincare_distance(x, y, c, dim=-1)
-    torch.testing.assert_close(geo, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(geo.numpy(), ref_poincare_distance(x.numpy(), y.numpy(), c),
+                               rtol=1e-9)
     torch.testing.assert_close(hsm_lib.hyperbolic_distance(y, x, c, dim=-1), geo)
     zero = hsm_lib.hyperbolic_distance(x, x, c, dim=-1)
     torch.testing.assert_close(zero, torch.zeros_like(zero), atol=1e-6, rtol=0)
     assert (geo > 0).all()
 
 
-def test_hsm_maps_large_fpn_features_inside_the_ball_by_clipping():
-    x = torch.randn(2, 256, 3, 3) * 50  # FPN-like norms, far above 1/sqrt(c)
-    for c, r in ((1.0, 1.0), (4.0, 0.5)):
-        ball = hsm_lib.to_poincare_ball(x, c, r)
-        norms = ball.norm(dim=1)
-        torch.testing.assert_close(norms, torch.full_like(norms, np.tanh(c ** 0.5 * r) / c ** 0.5))
+@pytest.mark.parametrize('c', [0.5, 1.0, 2.0])
+def test_hsm_mask_matches_an_independent_distance_along_channels(c):
+    """(B, C, H, W) with C, H, W all different: the distance runs along channels only."""
+    gen = torch.Generator().manual_seed(2)
+    teacher = torch.randn(2, 6, 5, 7, generator=gen, dtype=torch.float64) * 16 / 6 ** 0.5
+    student = 1.3 * teacher + 6 * torch.randn(2, 6, 5, 7, generator=gen, dtype=torch.float64)
+    teacher[0, :, 2, 3] *= 8  # beyond the clip radius of 4 / sqrt(c) teacher norms
+    mask = MODELS.build(dict(type='HyperbolicSimilarityMask', c=c))([teacher], [student])[0]
+    expected, distance = ref_hsm_mask(teacher.numpy(), student.numpy(), c=c)
+    assert mask.shape == (2, 1, 5, 7) and mask.dtype == torch.float64
+    np.testing.assert_allclose(mask[:, 0].numpy(), expected, rtol=1e-9)
+    np.testing.assert_allclose(hsm_lib.hyperbolic_feature_distance(teacher, student, c)[:, 0],
+                               distance, rtol=1e-9)
+    assert expected.std() > 0.1
+    for factor in (1e-2, 1e3):  # a level's common scale does not change its mask
+        torch.testing.assert_close(hsm_lib.hyperbolic_similarity_mask(
+            factor * teacher, factor * student, c), mask)
+
+
+def test_hsm_responds_to_a_change_of_magnitude_alone():
+    """Student = s x teacher inside a region: FPN-like norms (about 16), smooth features."""
+    teacher = smooth_features(1, 32, (12, 15), seed=3) * 16 / 32 ** 0.5
+    norm = teacher.norm(dim=1, keepdim=True).double()
+    unit = norm / norm.mean()  # the teacher's norm in units of its mean norm
+    assert 14 < norm.mean() < 18
+    inside = torch.zeros(1, 1, 12, 15, dtype=torch.bool)
+    inside[..., 3:7, 4:10] = True
+    reference = torch.zeros_like(inside)
+    reference[..., 8:11, 1:4] = True  # student = 2 x teacher there, for every s
+    module = MODELS.build(dict(type='HyperbolicSimilarityMask'))
+    response = {}
+    for s in (0.25, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0):
+        factor = torch.where(inside, s, torch.where(reference, 2.0, 1.0))
+        student = teacher * factor
+        # along a ray through the ball's centre exp0 keeps distances: 2 |s - 1| teacher norms
+        # (up to the clip at 4 teacher norms)
+        distance = hsm_lib.hyperbolic_feature_distance(teacher, student)
+        expected = 2 * ((factor * unit).clamp(max=4) - unit.clamp(max=4)).abs()
+        torch.testing.assert_close(distance, expected, rtol=1e-6, atol=1e-9)
+        mask = module([teacher], [student])[0]
+        assert mask[~(inside | reference)].max() < 0.01  # where nothing changed
+        assert mask[inside].min() > 0.1 and mask[reference].min() > 0.1
+        response[s] = (mask[inside].mean() / mask[reference].mean()).item()
+    shrink = [response[s] for s in (0.75, 0.5, 0.25)]
+    grow = [response[s] for s in (1.25, 1.5, 2.0, 3.0)]
+    assert shrink == sorted(shrink) and grow == sorted(grow)  # monotone in |s - 1|
+    assert shrink[-1] > 2 * shrink[0] and grow[-1] > 2 * grow[0]  # and far from constant
 
 
 def test_hsm_mask_is_detached_mean_one_and_larger_where_features_differ():
@@ -96,7 +232,7 @@ def test_hsm_mask_is_detached_mean_one_and_larger_where_features_differ():
     student.requires_grad_(True)
     module = MODELS.build(dict(type='HyperbolicSimilarityMask', c=1.0))
     mask = module([teacher], [student])[0]
-    assert mask.shape == (2, 1, 6, 8) and not mask.requires_grad
+    assert mask.shape == (2, 1, 6, 8) and not mask.requires_grad and mask.dtype == torch.float32
     torch.testing.assert_close(mask.mean(dim=(1, 2, 3)), torch.ones(2))
     inside = mask[:, :, 1:3, 2:5]
     outside = mask.clone()
@@ -134,6 +270,34 @@ def test_fdr_frs_mask_reweights_only_the_low_frequency_part():
     assert not torch.allclose(out, f, atol=1e-2)
 
 
+@pytest.mark.parametrize('size,k0', [((7, 9), (2, -3)), ((6, 8), (-1, 2)), ((6, 8), (0, 1))])
+def test_fdr_with_a_single_bin_filter_is_a_closed_form_cosine(size, k0):
+    """W = 1 at +-k0 only: ``FDR(f)(x) = 2/(HW) Re(G(k0) exp(2 pi i k0 . x / (H, W)))`` with
+    ``G(k0) = sum_x g(x) exp(-2 pi i k0 . x / (H, W))``, ``g = f - f_l + f_l M_FRS``."""
+    h, w = size
+    gen = torch.Generator().manual_seed(4)
+    f = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64)
+    frs = torch.rand(2, 1, h, w, generator=gen, dtype=torch.float64)
+    ratio = 0.4  # window radius 1.2 (6 x 8) or 1.4 (7 x 9): k0 = (0, 1) is inside it
+    weight = torch.zeros(h, w, dtype=torch.float64)
+    weight[k0[0] + h // 2, k0[1] + w // 2] = weight[-k0[0] + h // 2, -k0[1] + w // 2] = 1
+    out = fdr_lib.frequency_reconstruct(f, fdr_lib.low_pass_window(h, w, ratio), frs, weight)
+
+    u, v = np.meshgrid(np.arange(h), np.arange(w), indexing='ij')
+    phase = np.exp(2j * np.pi * (k0[0] * u / h + k0[1] * v / w))
+    ku, kv = np.abs(np.arange(h) - h // 2), np.abs(np.arange(w) - w // 2)
+    window = (np.maximum(ku[:, None], kv[None, :]) <= ratio * min(h, w) / 2).astype(float)
+    expected = np.zeros((2, 3, h, w))
+    for b in range(2):
+        for c in range(3):
+            low = ref_inverse_spectrum(ref_spectrum(f[b, c].numpy()) * window)
+            g = f[b, c].numpy() - low + low * frs[b, 0].numpy()
+            coefficient = (g * phase.conj()).sum()
+            expected[b, c] = 2 / (h * w) * (coefficient * phase).real
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-12)
+    assert np.abs(expected).max() > 0.05
+
+
 def test_frs_mask_is_the_max_over_anchors_and_classes_of_teacher_probabilities():
     anchors, classes = 3, 5
     scores = torch.randn(2, anchors * classes, 4, 6, requires_grad=True)
@@ -143,11 +307,35 @@ def test_frs_mask_is_the_max_over_anchors_and_classes_of_teacher_probabilities()
     assert not mask.requires_grad
 
 
+@pytest.mark.parametrize('size', [(49, 63), (25, 32), (8, 8), (5, 13)])
+def test_fdr_filter_is_a_real_symmetric_gain_bounded_around_one(size):
+    h, w = size
+    fdr = FrequencyDomainReconstruction(channels=3, num_levels=1, filter_size=6, gain_bound=0.5)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        fdr.raw_gains.copy_(3 * torch.randn(fdr.raw_gains.shape, generator=gen))
+        gain = fdr.level_filter(0, size).double()
+    np.testing.assert_allclose(gain.numpy(), ref_gain(fdr.raw_gains[0].detach().double().numpy(),
+                                                      size, 0.5), rtol=1e-6)
+    torch.testing.assert_close(gain, gain[:, ref_mirror_index(h)][:, :, ref_mirror_index(w)])
+    assert gain.min() > 0.5 and gain.max() < 1.5 and gain.std() > 0.1
+    # Hermitian symmetry is kept, so real(iFFT) drops nothing (Parseval) and the energy of the
+    # output stays within (1 -+ b)^2 of that of the unfiltered reconstruction
+    f = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64)
+    window, frs = fdr_lib.low_pass_window(h, w, 0.3), torch.rand(2, 1, h, w, generator=gen)
+    plain = fdr_lib.frequency_reconstruct(f, window, frs, 1)
+    filtered = fdr_lib.frequency_reconstruct(f, window, frs, gain)
+    spec = fdr_lib.spectrum(plain)
+    torch.testing.assert_close(filtered.pow(2).sum(),
+                               (gain.pow(2) * spec.abs().pow(2)).sum() / (h * w))
+    assert 0.25 < filtered.pow(2).sum() / plain.pow(2).sum() < 2.25
+
+
 def test_fdr_module_shares_ratio_and_filter_between_teacher_and_student():
     fdr = MODELS.build(dict(type='FrequencyDomainReconstruction', channels=4, num_levels=2,
                             ratio_range=(0.1, 0.9)))
     with torch.no_grad():
-        fdr.filters.uniform_(0.2, 2.0)
+        fdr.raw_gains.normal_(0, 2)
     levels = pyramid(2, 4, [(8, 8), (4, 6)])
     frs = [torch.rand(2, 1, *f.shape[-2:]) for f in levels]
     for mode in (True, False):
@@ -160,40 +348,65 @@ def test_fdr_module_shares_ratio_and_filter_between_teacher_and_student():
     assert fdr.eval().draw_ratio() == fdr.ratio == 0.1
     for size in ((8, 8), (5, 13), (100, 64)):
         weight = fdr.level_filter(1, size)
-        assert weight.shape == (4, *size)
-        torch.testing.assert_close(weight.abs().mean(), torch.tensor(1.0))
+        assert weight.shape == (4, *size) and 0.5 < weight.min() and weight.max() < 1.5
+    with pytest.raises(ValueError, match='gain_bound'):
+        FrequencyDomainReconstruction(channels=4, gain_bound=1.0)
 
 
-def _train_filter_only(guarded: bool, monkeypatch) -> list:
-    """Train only FDR's W on the feature distance of fixed teacher/student features."""
-    if not guarded:
-        monkeypatch.setattr(fdr_lib, 'normalized_filter', lambda w, size: F.interpolate(
-            w[None], size=size, mode='bilinear', align_corners=False)[0])
-    torch.manual_seed(0)
-    fdr = FrequencyDomainReconstruction(channels=4, num_levels=2, filter_size=8).eval()
-    teacher, student = pyramid(2, 4, [(16, 16), (8, 8)], seed=1), pyramid(2, 4, [(16, 16), (8, 8)])
-    frs = [torch.rand(2, 1, *f.shape[-2:]) for f in teacher]
-    optimizer = torch.optim.Adam(fdr.parameters(), lr=0.05)
+def test_fdr_frozen_filter_is_the_identity_and_gets_no_gradient():
+    fdr = MODELS.build(dict(type='FrequencyDomainReconstruction', channels=4, num_levels=1,
+                            learnable=False)).eval()
+    assert not fdr.raw_gains.requires_grad
+    teacher, student = pyramid(1, 4, [(9, 11)], seed=1), pyramid(1, 4, [(9, 11)],
+                                                                 requires_grad=True)
+    frs = [torch.rand(1, 1, 9, 11)]
+    out_t, out_s = fdr(teacher, student, frs)
+    window = fdr_lib.low_pass_window(9, 11, fdr.ratio)
+    torch.testing.assert_close(out_t[0], fdr_lib.frequency_reconstruct(teacher[0], window,
+                                                                       frs[0], 1))
+    (out_t[0] - out_s[0]).pow(2).sum().backward()
+    assert fdr.raw_gains.grad is None and student[0].grad.abs().sum() > 0
+
+
+def unit_mean_magnitude_filter(raw_gain, size, bound):
+    """The previous parametrisation: a free filter resized and scaled to unit mean magnitude."""
+    resized = F.interpolate(raw_gain[None], size=size, mode='bilinear', align_corners=False)[0]
+    return resized / resized.abs().mean()
+
+
+def train_filter_alone(fdr, teacher, student, frs, steps: int, lr: float = 0.2) -> list:
+    """Adam on FDR's filter only, the feature loss of fixed teacher and student levels."""
+    optimizer = torch.optim.Adam([fdr.raw_gains], lr=lr)
     losses = []
-    for _ in range(150):
+    for _ in range(steps):
         out_t, out_s = fdr(teacher, student, frs)
         loss = sum((t - s).pow(2).sum(1).mean() for t, s in zip(out_t, out_s))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if guarded:
-            for level, f in enumerate(teacher):
-                magnitude = fdr.level_filter(level, f.shape[-2:]).abs().mean()
-                assert abs(magnitude.item() - 1) < 1e-5
     return losses
 
 
-def test_fdr_filter_cannot_collapse_to_zero(monkeypatch):
-    guarded = _train_filter_only(True, monkeypatch)
-    assert guarded[-1] > 0.15 * guarded[0]  # its floor here is about 0.25
-    unguarded = _train_filter_only(False, monkeypatch)  # the trap the guard prevents
-    assert unguarded[-1] < 0.01 * unguarded[0]
+def test_fdr_filter_trained_alone_keeps_a_quarter_of_the_loss(monkeypatch):
+    """Smooth fixed features at odd, realistic sizes; 1000 Adam steps at lr 0.2."""
+    sizes = [(49, 63), (25, 32)]
+    teacher = [smooth_features(1, 2, size, seed=10 + i) for i, size in enumerate(sizes)]
+    student = [smooth_features(1, 2, size, seed=20 + i) for i, size in enumerate(sizes)]
+    frs = [smooth_features(1, 1, size, seed=30 + i).sigmoid() for i, size in enumerate(sizes)]
+    fdr = FrequencyDomainReconstruction(channels=2, num_levels=2).eval()
+    losses = train_filter_alone(fdr, teacher, student, frs, steps=1000)
+    assert losses[-1] >= (1 - fdr.gain_bound) ** 2 * losses[0] * (1 - 1e-5)
+    assert losses[-1] >= 0.25 * losses[0] * (1 - 1e-5)
+    assert fdr.level_filter(0, sizes[0]).min() < 0.55  # it did train: the bound stopped it
+
+    monkeypatch.setattr(fdr_lib, 'bounded_gain', unit_mean_magnitude_filter)
+    previous = FrequencyDomainReconstruction(channels=2, num_levels=2).eval()
+    with torch.no_grad():
+        previous.raw_gains.fill_(1)
+    previous_losses = train_filter_alone(previous, teacher, student, frs, steps=300)
+    assert previous_losses[0] == pytest.approx(losses[0], rel=1e-5)
+    assert previous_losses[-1] < 0.01 * previous_losses[0]  # the collapse the bound prevents
 
 
 # ---------------------------------------------------------------- EDE (eq. 1-2)
@@ -350,6 +563,49 @@ def test_head_loss_without_hsm_is_the_soft_bce_of_eq13():
     torch.testing.assert_close(out['loss_ifkd_head'], 0.5 * expected)
 
 
+def test_feature_loss_with_ede_fdr_and_hsm_matches_a_float64_closed_form():
+    """EDE (cached prior), FDR (eval ratio, a trained-looking filter) and HSM on a tiny input,
+    against explicit DFT sums, bilinear matrices and the hand-written Möbius distance."""
+    canvas, (h, w), sizes = (4, 6), (3, 5), [(4, 6), (2, 3)]
+    gen = torch.Generator().manual_seed(6)
+    prior = torch.randint(0, 256, (1, h, w), generator=gen, dtype=torch.uint8)
+    batch = make_batch([torch.rand(3, h, w, generator=gen) * 255], canvas, priors=[prior])
+    loss = IFKDFeatureLoss(3, 2, alpha=0.25, ede=dict(mode='cached'), num_levels=2,
+                           fdr=dict(filter_size=3, ratio=0.5), hsm=dict(c=0.7),
+                           adapter_kernel_size=1).double().eval()
+    with torch.no_grad():
+        loss.fdr.raw_gains.copy_(2 * torch.randn(loss.fdr.raw_gains.shape, generator=gen,
+                                                 dtype=torch.float64))
+    teacher = [16 * torch.randn(1, 2, *size, generator=gen, dtype=torch.float64) for size in sizes]
+    student = [8 * torch.randn(1, 3, *size, generator=gen, dtype=torch.float64) for size in sizes]
+    scores = [torch.randn(1, 4, *size, generator=gen, dtype=torch.float64) for size in sizes]
+    out = loss({'neck': student}, {'neck': teacher, 'cls_scores': scores}, batch)
+
+    on_canvas = np.zeros(canvas)
+    on_canvas[:h, :w] = (prior[0].float() / 255).numpy()  # stored as uint8, read in float32
+    expected = 0.0
+    for level, size in enumerate(sizes):
+        t, s = teacher[level][0].numpy(), student[level][0].numpy()
+        adapter = loss.adapters[level]
+        s = (np.einsum('oc,chw->ohw', adapter.weight[:, :, 0, 0].detach().numpy(), s)
+             + adapter.bias.detach().numpy()[:, None, None])
+        mask = ref_hsm_mask(t[None], s[None], c=0.7)[0][0]
+        t = t + ref_resize(on_canvas, size)  # EDE: F_T + Resize(P)
+        frs = (1 / (1 + np.exp(-scores[level][0].numpy()))).max(axis=0)
+        gain = ref_gain(loss.fdr.raw_gains[level].detach().numpy(), size, 0.5)
+        diff = ref_fdr(t, 0.5, frs, gain) - ref_fdr(s, 0.5, frs, gain)
+        expected += (mask * (diff ** 2).sum(axis=0)).mean()
+    assert out['loss_ifkd_feat'].dtype == torch.float64
+    np.testing.assert_allclose(out['loss_ifkd_feat'].item(), 0.25 * expected, rtol=1e-9)
+
+
+def test_default_weights_are_the_released_codes():
+    """alpha = 1e-4, beta = 1e-3 (the authors' code, same normalisation); the paper's 0.06 / 0.5
+    are the ifkd-paper-weights configs (tests/test_configs.py)."""
+    assert IFKDFeatureLoss(8, 8, fdr=None, hsm=None).alpha == 1e-4
+    assert IFKDHeadLoss().beta == 1e-3
+
+
 def test_full_ifkd_gradients_reach_student_adapters_and_filter_never_the_teacher():
     sizes, canvas = [(16, 16), (8, 8), (4, 4)], (16, 16)
     priors = [torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8) for _ in range(2)]
@@ -369,7 +625,7 @@ def test_full_ifkd_gradients_reach_student_adapters_and_filter_never_the_teacher
         assert level.grad is not None and level.grad.abs().sum() > 0
     for adapter in feat.adapters:
         assert adapter.weight.grad.abs().sum() > 0
-    assert feat.fdr.filters.grad.abs().sum() > 0
+    assert feat.fdr.raw_gains.grad.abs().sum() > 0
     assert not any(t.requires_grad or t.grad is not None
                    for t in teacher['neck'] + teacher['cls_scores'])
     masks = batch.cache[HSM_CACHE_KEY]  # the head loss used the feature loss's adapted mask
@@ -377,7 +633,7 @@ def test_full_ifkd_gradients_reach_student_adapters_and_filter_never_the_teacher
     expected = sum((F.binary_cross_entropy(s.sigmoid(), t.sigmoid(), reduction='none')
                     .sum(1, keepdim=True) * m).mean() for s, t, m in
                    zip(student['cls_scores'], teacher['cls_scores'], masks))
-    torch.testing.assert_close(losses['loss_ifkd_head'], 0.5 * expected.detach())
+    torch.testing.assert_close(losses['loss_ifkd_head'], 1e-3 * expected.detach())
 
 
 def test_level_and_channel_mismatches_are_clear_errors():

@@ -4,3 +4,6 @@ _base_ = [
     '../_base_/schedules/schedule_100e.py', 'mmdet::_base_/default_runtime.py'
 ]
 model = dict(roi_head=dict(bbox_head=dict(num_classes=50)))
+# mmdetection's Faster R-CNN 1x learning rate for a total batch of 16 (scaled by auto_scale_lr:
+# configs/_base_/schedules/schedule_100e.py).
+optim_wrapper = dict(optimizer=dict(lr=0.02))

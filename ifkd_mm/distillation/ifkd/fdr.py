@@ -5,13 +5,27 @@ frequency sits at index ``(H // 2, W // 2)`` (``torch.fft.fftshift``); a square 
 ratio ``r`` splits the spectrum into ``F_l`` and ``F_h``; the low-pass features
 ``f_l = real(iFFT(F_l))`` are masked by ``M_FRS`` (the teacher's max class probability per
 location, detached), taken back to frequency and added to ``F_h``; the sum is multiplied by the
-learnable filter ``W_filter`` and transformed back (real part).
+filter ``W_filter`` and transformed back (real part).
 
-``W_filter`` (eq. 8) cannot be a (C, H, W) tensor because level sizes change with the image
-size: each level has a (C, G, G) filter over a fixed centred frequency grid, bilinearly resized
-to the level's (H, W). The filter is applied to teacher and student alike and trained only by the
-distillation loss, which could shrink it to zero and make the loss vanish; it is therefore used
-normalised to unit mean magnitude, ``W / mean(|W|)`` (mean over the level's C x H x W).
+``W_filter`` (eq. 8). The paper learns it jointly with the student; the public code learns one
+unbounded complex gain per channel, applied after the inverse FFT. Trained only by the
+distillation loss and applied to teacher and student alike, any such filter is rewarded for
+hiding the teacher-student difference: it shrinks to zero, or (at unit mean magnitude) turns odd,
+since the odd part ``(W(k) - W(-k)) / 2`` of a filter vanishes from ``real(iFFT)``, or (real,
+symmetric, non-negative, unit mean) moves its weight to the frequencies where teacher and
+student agree. Here it is a *bounded gain*: a real, symmetric filter
+``W(k) = 1 + b tanh(w(k))``, ``W(k) = W(-k)``, with ``0 <= b < 1`` (``gain_bound``, 0.5).
+Because it is real and symmetric the filtered spectrum of a real map stays Hermitian and
+``real(iFFT)`` discards nothing, so by Parseval the loss of any teacher-student pair lies
+between ``(1 - b)^2`` and ``(1 + b)^2`` times its unfiltered value (exactly so without the HSM
+mask, which weighs locations, not frequencies): training the filter can reweight frequencies by
+at most ``(1 + b) / (1 - b)`` (3 at ``b = 0.5``) and never lower the loss below a quarter of its
+value with the identity filter (``w = 0``, the initial state). A bound rather than another
+objective: the paper gives the filter no objective of its own, and the bound keeps it learnable
+as in the paper while capping what it can hide.
+``learnable=False`` freezes it (at the identity unless ``raw_gains`` are loaded).
+Each level keeps its ``w`` on a (C, G, G) grid, resized bilinearly to the level's (H, W) (level
+sizes change with the image) and then symmetrised on the centred grid.
 """
 import random
 from typing import List, Sequence, Tuple
@@ -22,6 +36,11 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...registry import register_model
+
+
+def full_precision(x: Tensor) -> Tensor:
+    """``x`` as float32, or float64 if it is that already (half precision is too coarse here)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def low_pass_window(height: int, width: int, ratio: float,
@@ -35,7 +54,7 @@ def low_pass_window(height: int, width: int, ratio: float,
 
 def spectrum(feature: Tensor) -> Tensor:
     """Centred 2-D spectrum over the last two axes (eq. 3, then fftshift)."""
-    return torch.fft.fftshift(torch.fft.fft2(feature.float()), dim=(-2, -1))
+    return torch.fft.fftshift(torch.fft.fft2(full_precision(feature)), dim=(-2, -1))
 
 
 def inverse_spectrum(spec: Tensor) -> Tensor:
@@ -55,13 +74,32 @@ def frs_mask(cls_score: Tensor) -> Tensor:
     ``cls_score`` is the dense head's (B, A*K, H, W) (A anchors, K classes; the RPN's (B, A, H, W)
     objectness for two-stage detectors): the max over all A*K channels is the max over A and K.
     """
-    return cls_score.detach().float().sigmoid().amax(dim=1, keepdim=True)
+    return full_precision(cls_score.detach()).sigmoid().amax(dim=1, keepdim=True)
 
 
-def normalized_filter(weight: Tensor, size: Tuple[int, int]) -> Tensor:
-    """A (C, G, G) frequency filter resized to ``size`` and scaled to unit mean magnitude."""
-    resized = F.interpolate(weight[None], size=size, mode='bilinear', align_corners=False)[0]
-    return resized / resized.abs().mean().clamp_min(1e-12)
+def mirror_frequencies(values: Tensor) -> Tensor:
+    """``x(-k)`` of a map ``x(k)`` on the centred grid of the last two axes.
+
+    Index ``i`` holds frequency ``k = i - n // 2``, so ``-k`` sits at ``(2 (n // 2) - i) mod n``:
+    a flip for odd ``n``; for even ``n`` a flip rolled by one (the Nyquist row ``-n/2`` is its
+    own mirror).
+    """
+    for dim in (-2, -1):
+        values = values.flip(dim)
+        if values.shape[dim] % 2 == 0:
+            values = values.roll(1, dim)
+    return values
+
+
+def bounded_gain(raw_gain: Tensor, size: Tuple[int, int], bound: float) -> Tensor:
+    """``W_filter`` of a level, (C, H, W): ``1 + bound tanh(w)`` with ``w`` symmetric in ``k``.
+
+    ``raw_gain`` (C, G, G) is resized bilinearly to ``size`` and symmetrised,
+    ``w <- (w(k) + w(-k)) / 2``, on the centred grid.
+    """
+    resized = F.interpolate(raw_gain[None], size=size, mode='bilinear', align_corners=False)[0]
+    symmetric = (resized + mirror_frequencies(resized)) / 2
+    return 1 + bound * torch.tanh(symmetric)
 
 
 def frequency_reconstruct(feature: Tensor, window: Tensor, frs: Tensor, weight: Tensor) -> Tensor:
@@ -86,33 +124,42 @@ class FrequencyDomainReconstruction(BaseModule):
 
     Args:
         channels: channels of the features it reconstructs (the teacher's FPN channels).
-        num_levels: number of FPN levels, one learnable filter each.
+        num_levels: number of FPN levels, one filter each.
         ratio: window ratio ``r`` of eq. 4 in eval mode (0.1 as in the public code).
         ratio_range: ``(low, high)``; in training ``r`` is drawn uniformly from it once per call
             (shared by all levels, the teacher and the student); mean 0.1 by default.
-        filter_size: side G of each level's (C, G, G) frequency grid of ``W_filter``.
+        filter_size: side G of each level's (C, G, G) grid of raw gains ``w``.
+        gain_bound: ``b`` of ``W = 1 + b tanh(w)``, in [0, 1): the filter keeps at least
+            ``(1 - b)^2`` of the unfiltered loss (module docstring); 0.5 keeps a quarter.
+        learnable: False freezes the filter (the identity unless ``raw_gains`` are loaded).
     """
 
     def __init__(self, channels: int, num_levels: int = 5, ratio: float = 0.1,
                  ratio_range: Tuple[float, float] = (0.0, 0.2), filter_size: int = 16,
-                 init_cfg=None) -> None:
+                 gain_bound: float = 0.5, learnable: bool = True, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         low, high = ratio_range
         if not 0 <= low <= high or ratio < 0:
             raise ValueError(f'FDR needs 0 <= ratio_range[0] <= ratio_range[1] and ratio >= 0, '
                              f'got ratio={ratio}, ratio_range={ratio_range}')
+        if not 0 <= gain_bound < 1:
+            raise ValueError(f'FDR needs 0 <= gain_bound < 1 (a gain in (1 - b, 1 + b) that '
+                             f'cannot reach 0), got gain_bound={gain_bound}')
         self.ratio = float(ratio)
         self.ratio_range = (float(low), float(high))
         self.num_levels = num_levels
-        self.filters = nn.Parameter(torch.ones(num_levels, channels, filter_size, filter_size))
+        self.gain_bound = float(gain_bound)
+        self.raw_gains = nn.Parameter(
+            torch.zeros(num_levels, channels, filter_size, filter_size),
+            requires_grad=learnable)
 
     def draw_ratio(self) -> float:
         """The window ratio of this step: random in training, fixed in eval."""
         return random.uniform(*self.ratio_range) if self.training else self.ratio
 
     def level_filter(self, level: int, size: Tuple[int, int]) -> Tensor:
-        """The normalised ``W_filter`` of a level at ``size``, (C, H, W)."""
-        return normalized_filter(self.filters[level], size)
+        """``W_filter`` of a level at ``size``, (C, H, W)."""
+        return bounded_gain(self.raw_gains[level], size, self.gain_bound)
 
     def forward(self, teacher: Sequence[Tensor], student: Sequence[Tensor],
                 frs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:

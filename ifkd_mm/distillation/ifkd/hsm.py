@@ -1,17 +1,27 @@
 """Hyperbolic similarity mask (HSM), IFKD section 3.3, eq. 9-11.
 
 Per location, the teacher's and the adapted student's channel vectors are mapped into the Poincaré
-ball of curvature ``c`` (``-c`` is the sectional curvature) and the mask is their geodesic distance.
+ball of curvature ``c`` (``-c`` is the sectional curvature) and the mask is their geodesic distance
+``d_c(x, y) = 2/sqrt(c) artanh(sqrt(c) |(-x) (+)_c y|)`` (eq. 10, Möbius addition of eq. 9).
 
-FPN features have norms far above the ball's radius ``1/sqrt(c)``, so they cannot be used as
-points of the ball directly (``artanh`` saturates and the mask is nearly constant). They are
-*clipped* first (Guo et al., "Clipped Hyperbolic Classifiers", CVPR 2022: ``x <- min(1, r/|x|) x``)
-and then mapped with the exponential map at the origin, which puts a vector of norm ``n`` at
-norm ``tanh(sqrt(c) n) / sqrt(c)``, safely inside the ball for the default ``r = 1``.
-The ball operations are geoopt's ``PoincareBall``; :func:`mobius_add` and :func:`poincare_distance`
-are the paper's formulas written out, kept as a reference for the tests.
+Scale. FPN vectors have norms around 16, far above the ball's radius ``1/sqrt(c)``: used as they
+are, ``artanh`` saturates and the mask is nearly constant (the public code's clamp); clipped to
+radius 1 (Guo et al., "Clipped Hyperbolic Classifiers", CVPR 2022) every vector lands on one
+sphere and the mask sees only the angle between teacher and student, not their magnitudes.
+Here each level of each image is first divided by the teacher's mean channel-vector norm over
+the level's locations (detached; the same factor for teacher and student), then clipped at
+``clip_radius`` in those units, then mapped with the exponential map at the origin. Along a ray
+the map keeps distances exactly (``d(exp0(a u), exp0(b u)) = 2 |a - b|`` for a unit ``u``), so
+a student ``s`` times the teacher is ``2 |s - 1|`` teacher norms away from it.
+The clip only guards the ball's boundary: geoopt clamps the argument of ``artanh`` at
+``1 - 1e-7``, so distances saturate at ``16.8 / sqrt(c)``, and any two points within radius ``r``
+are at most ``4 r`` apart; the default ``r = 4 / sqrt(c)`` (4 teacher norms at ``c = 1``) keeps
+every distance below the clamp. The distances are computed in
+float64 (float32's boundary margin in geoopt, ``4e-3``, is passed at about 3 teacher norms), with
+the curvature given to geoopt as a float64 tensor (a Python float is stored in float32).
+The ball operations are geoopt's ``PoincareBall``.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import geoopt
 import torch
@@ -21,19 +31,9 @@ from torch import Tensor
 from ...registry import register_model
 
 
-def mobius_add(x: Tensor, y: Tensor, c: float, dim: int = -1) -> Tensor:
-    """Möbius addition ``x (+)_c y`` (eq. 9; the paper's ``e`` is the curvature ``c``)."""
-    xy = (x * y).sum(dim, keepdim=True)
-    x2 = x.pow(2).sum(dim, keepdim=True)
-    y2 = y.pow(2).sum(dim, keepdim=True)
-    numerator = (1 + 2 * c * xy + c * y2) * x + (1 - c * x2) * y
-    return numerator / (1 + 2 * c * xy + c ** 2 * x2 * y2)
-
-
-def poincare_distance(x: Tensor, y: Tensor, c: float, dim: int = -1) -> Tensor:
-    """Geodesic distance ``2/sqrt(c) artanh(sqrt(c) |(-x) (+)_c y|)`` (eq. 10), written out."""
-    sqrt_c = c ** 0.5
-    return 2 / sqrt_c * torch.atanh(sqrt_c * mobius_add(-x, y, c, dim).norm(dim=dim))
+def teacher_norm_scale(teacher: Tensor) -> Tensor:
+    """Per image, the mean over locations of the teacher's channel-vector norm, (B, 1, 1, 1)."""
+    return teacher.norm(dim=1, keepdim=True).mean(dim=(2, 3), keepdim=True)
 
 
 def clip_features(x: Tensor, radius: float, dim: int = 1) -> Tensor:
@@ -42,33 +42,62 @@ def clip_features(x: Tensor, radius: float, dim: int = 1) -> Tensor:
     return x * (radius / norm).clamp(max=1.0)
 
 
+def poincare_ball(c: float, like: Tensor) -> geoopt.PoincareBall:
+    """geoopt's ball of curvature ``c``, with ``c`` exact in the dtype of ``like``."""
+    return geoopt.PoincareBall(c=torch.tensor(c, dtype=like.dtype, device=like.device))
+
+
+def default_clip_radius(c: float) -> float:
+    """``4 / sqrt(c)``: any two clipped points stay below geoopt's ``artanh`` clamp."""
+    return 4 / c ** 0.5
+
+
 def to_poincare_ball(x: Tensor, c: float, clip_radius: float, dim: int = 1) -> Tensor:
     """Euclidean feature vectors along ``dim`` as points of the Poincaré ball (clip, expmap0)."""
-    ball = geoopt.PoincareBall(c=c).to(x.device, x.dtype)
-    return ball.expmap0(clip_features(x, clip_radius, dim), dim=dim)
+    return poincare_ball(c, x).expmap0(clip_features(x, clip_radius, dim), dim=dim)
 
 
 def hyperbolic_distance(x: Tensor, y: Tensor, c: float, dim: int = 1) -> Tensor:
     """Geodesic distance of points of the ball along ``dim`` (eq. 10, by geoopt)."""
-    return geoopt.PoincareBall(c=c).to(x.device, x.dtype).dist(x, y, dim=dim)
+    return poincare_ball(c, x).dist(x, y, dim=dim)
 
 
-def hyperbolic_similarity_mask(teacher: Tensor, student: Tensor, c: float = 1.0,
-                               clip_radius: float = 1.0, eps: float = 1e-6) -> Tensor:
-    """``M_HSM`` of one level (eq. 11): (B, 1, H, W), detached, mean 1 over each image's H x W.
+def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0,
+                                clip_radius: Optional[float] = None) -> Tensor:
+    """``d_c`` per location of teacher and student (B, C, H, W) in teacher-norm units, (B, 1, H, W).
 
-    ``teacher`` and ``student`` are (B, C, H, W) with equal C (the student already adapted).
-    The normalisation is ``(d + eps) / (mean(d) + eps)``: mean exactly 1, and all ones when
-    the two feature maps are equal everywhere.
+    Both are divided by :func:`teacher_norm_scale` of the teacher, clipped (at
+    :func:`default_clip_radius` if ``clip_radius`` is None), mapped into the ball and compared,
+    in float64, without gradients.
     """
     if teacher.shape != student.shape:
         raise ValueError(f'HSM needs teacher and adapted student features of one shape, got '
                          f'{tuple(teacher.shape)} and {tuple(student.shape)}')
+    if clip_radius is None:
+        clip_radius = default_clip_radius(c)
     with torch.no_grad():
-        t = to_poincare_ball(teacher.detach().float(), c, clip_radius)
-        s = to_poincare_ball(student.detach().float(), c, clip_radius)
-        distance = hyperbolic_distance(t, s, c).unsqueeze(1)
-        return (distance + eps) / (distance.mean(dim=(2, 3), keepdim=True) + eps)
+        teacher, student = teacher.detach().double(), student.detach().double()
+        scale = teacher_norm_scale(teacher).clamp_min(1e-12)
+        t = to_poincare_ball(teacher / scale, c, clip_radius)
+        s = to_poincare_ball(student / scale, c, clip_radius)
+        return hyperbolic_distance(t, s, c).unsqueeze(1)
+
+
+def normalize_mask(distance: Tensor, eps: float) -> Tensor:
+    """``(d + eps) / (mean(d) + eps)`` over each image's H x W: mean 1; all ones if d == 0."""
+    return (distance + eps) / (distance.mean(dim=(2, 3), keepdim=True) + eps)
+
+
+def hyperbolic_similarity_mask(teacher: Tensor, student: Tensor, c: float = 1.0,
+                               clip_radius: Optional[float] = None, eps: float = 1e-3) -> Tensor:
+    """``M_HSM`` of one level (eq. 11): (B, 1, H, W), detached, mean 1 over each image's H x W.
+
+    ``teacher`` and ``student`` are (B, C, H, W) with equal C (the student already adapted); the
+    mask has the teacher's dtype (at least float32).
+    """
+    distance = hyperbolic_feature_distance(teacher, student, c, clip_radius)
+    dtype = torch.promote_types(teacher.dtype, torch.float32)
+    return normalize_mask(distance, eps).to(dtype)
 
 
 @register_model
@@ -77,18 +106,28 @@ class HyperbolicSimilarityMask(BaseModule):
 
     Args:
         c: curvature of the Poincaré ball (eq. 9-10; ``c = 1`` is the paper's geodesic case).
-        clip_radius: feature clipping radius ``r`` before the exponential map at the origin.
+        clip_radius: clipping radius before the exponential map, in units of the teacher's mean
+            norm; None = ``4 / sqrt(c)``, a guard at the ball's boundary (module docstring).
+        eps: added to the distances before normalising to mean 1. Distances are in teacher
+            norms (a student off by 0.05 % of the teacher's norm is ``1e-3`` away), so the
+            default 1e-3 flattens only differences at that level and below, and gives all ones
+            when teacher and student agree everywhere (the paper's formula has no eps; the
+            previous 1e-6 let rounding noise make the mask).
     """
 
-    def __init__(self, c: float = 1.0, clip_radius: float = 1.0, init_cfg=None) -> None:
+    def __init__(self, c: float = 1.0, clip_radius: Optional[float] = None, eps: float = 1e-3,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if c <= 0 or clip_radius <= 0:
-            raise ValueError(f'HSM needs c > 0 and clip_radius > 0, got c={c}, '
-                             f'clip_radius={clip_radius}')
+        if c <= 0 or (clip_radius is not None and clip_radius <= 0) or eps <= 0:
+            raise ValueError(f'HSM needs c > 0, clip_radius > 0 (or None) and eps > 0, got '
+                             f'c={c}, clip_radius={clip_radius}, eps={eps}')
+        if clip_radius is None:
+            clip_radius = default_clip_radius(c)
         self.c = float(c)
         self.clip_radius = float(clip_radius)
+        self.eps = float(eps)
 
     def forward(self, teacher: Sequence[Tensor], student: Sequence[Tensor]) -> List[Tensor]:
         """One (B, 1, H_l, W_l) mask per level, from teacher and adapted student features."""
-        return [hyperbolic_similarity_mask(t, s, self.c, self.clip_radius)
+        return [hyperbolic_similarity_mask(t, s, self.c, self.clip_radius, self.eps)
                 for t, s in zip(teacher, student)]
