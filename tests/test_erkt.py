@@ -27,10 +27,12 @@ from .conftest import REPO, run
 ERKT = osp.join(REPO, 'configs/erkt-net/erkt-net_ensemble-b0_600e_nwpu45-tr10.py')
 BASELINE = osp.join(REPO, 'configs/erkt-net/baseline_efficientnet-b0_600e_nwpu45-tr10.py')
 DEMO = osp.join(REPO, 'configs/erkt-net/demo')
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
 TABLE1 = [('ColorJitter', 1.0, dict(brightness=0.5, contrast=0.5, saturation=0.5)),
           ('RandomRotation', 1.0, dict(degrees=180)), ('HorizontalFlip', 0.9, {}),
           ('VerticalFlip', 0.9, {}), ('Grayscale', 0.1, {}), ('AutoContrast', 0.1, {}),
-          ('RandomErasing', 1.0, {}), ('RandomResizedCrop', 0.1, dict(size=176))]
+          ('RandomErasing', 1.0, dict(value=IMAGENET_MEAN)),
+          ('RandomResizedCrop', 0.1, dict(size=176))]
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +76,7 @@ def members(tmp_path_factory):
 
 
 def hand_dist(z_s: np.ndarray, z_t: np.ndarray, tau: float):
-    """Eq. 8-10 written out with numpy's correlation coefficient."""
+    """Eq. 8-10 as printed (no ``tau ** 2``), in float64 with numpy's correlation coefficient."""
     def softmax(z):
         e = np.exp(z / tau - (z / tau).max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
@@ -84,15 +86,26 @@ def hand_dist(z_s: np.ndarray, z_t: np.ndarray, tau: float):
     return inter, intra
 
 
-def test_dist_matches_the_hand_computation_with_temperature_and_weights():
+def test_dist_follows_the_reference_code_with_its_tau_squared_factor():
+    """By default both terms are ``tau ** 2 * w * (1 - mean Pearson)`` (the DIST authors' code,
+    MMRazor); ``scale_by_tau_squared=False`` gives eq. 9-10 as printed."""
     rng = np.random.default_rng(0)
     z_s, z_t = rng.normal(0, 2, (5, 4)), rng.normal(0, 2, (5, 4))
-    for tau in (1.0, 2.0):
-        out = DISTLoss(tau=tau, inter_weight=2.0, intra_weight=3.0)(
-            torch.tensor(z_s), torch.tensor(z_t))
+    for tau in (1.0, 2.0, 4.0):
         inter, intra = hand_dist(z_s, z_t, tau)
-        assert out['loss_inter'].item() == pytest.approx(2.0 * inter, rel=1e-6)
-        assert out['loss_intra'].item() == pytest.approx(3.0 * intra, rel=1e-6)
+        reference = DISTLoss(tau=tau, inter_weight=2.0, intra_weight=3.0)(
+            torch.tensor(z_s), torch.tensor(z_t))
+        assert reference['loss_inter'].item() == pytest.approx(tau ** 2 * 2.0 * inter, rel=1e-6)
+        assert reference['loss_intra'].item() == pytest.approx(tau ** 2 * 3.0 * intra, rel=1e-6)
+        literal = DISTLoss(tau=tau, inter_weight=2.0, intra_weight=3.0,
+                           scale_by_tau_squared=False)(torch.tensor(z_s), torch.tensor(z_t))
+        assert literal['loss_inter'].item() == pytest.approx(2.0 * inter, rel=1e-6)
+        assert literal['loss_intra'].item() == pytest.approx(3.0 * intra, rel=1e-6)
+    default = DISTLoss()  # ERKT-Net: tau 2, weights 2, the reference's factor (4x at tau 2)
+    inter, intra = hand_dist(z_s, z_t, 2.0)
+    out = default(torch.tensor(z_s), torch.tensor(z_t))
+    assert out['loss_inter'].item() == pytest.approx(4 * 2.0 * inter, rel=1e-6)
+    assert out['loss_intra'].item() == pytest.approx(4 * 2.0 * intra, rel=1e-6)
     at_1 = DISTLoss(tau=1.0)(torch.tensor(z_s), torch.tensor(z_t))['loss_inter']
     at_2 = DISTLoss(tau=2.0)(torch.tensor(z_s), torch.tensor(z_t))['loss_inter']
     assert abs(at_1.item() - at_2.item()) > 1e-3  # the temperature matters
@@ -102,9 +115,9 @@ def test_dist_is_zero_for_perfectly_correlated_predictions_and_trains_the_studen
     torch.manual_seed(0)
     z_t = torch.randn(6, 5, dtype=torch.float64)
     shifted = z_t + torch.randn(6, 1, dtype=torch.float64) * 3  # the same softmax per row
-    out = DISTLoss()(shifted, z_t)  # zero up to the 1e-8 guarding the denominator
-    assert out['loss_inter'].item() == pytest.approx(0, abs=1e-6)
-    assert out['loss_intra'].item() == pytest.approx(0, abs=1e-6)
+    out = DISTLoss()(shifted, z_t)  # zero up to the 1e-8 guarding the denominator (x 8)
+    assert out['loss_inter'].item() == pytest.approx(0, abs=1e-5)
+    assert out['loss_intra'].item() == pytest.approx(0, abs=1e-5)
     z_t = z_t.float()
     z_s = torch.randn(6, 5, requires_grad=True)
     teacher = z_t.clone().requires_grad_(True)
@@ -218,19 +231,70 @@ def test_the_vsm_units_apply_their_functions():
     stretched = apply('AutoContrast')['img']
     assert (stretched.reshape(-1, 3).min(0) == 0).all()  # each channel stretched to [0, 255]
     assert (stretched.reshape(-1, 3).max(0) >= 254).all()  # (torchvision truncates)
-    torch.manual_seed(0)
-    erased = apply('RandomErasing')['img']
-    zeros = (erased == 0).all(2)
-    assert 0.02 <= zeros.mean() <= 0.33 + 1 / 140
-    rows, cols = np.nonzero(zeros)
-    assert zeros[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()  # a rectangle
-    assert np.array_equal(erased[~zeros], img[~zeros])
     cropped = apply('RandomResizedCrop', size=6)
     assert cropped['img'].shape == (6, 6, 3) and cropped['img_shape'] == (6, 6)
     jittered = apply('ColorJitter', brightness=0.5, contrast=0.5, saturation=0.5)['img']
     assert jittered.shape == img.shape and not np.array_equal(jittered, img)
     with pytest.raises(KeyError, match='unknown VSM function'):
         GFU('Solarize', 0.5)
+
+
+def erased_rectangle(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The mask of changed pixels, checked to be one filled rectangle of about 2-33 % of the
+    image (torchvision's default scale, with slack for the rounding of its sides) with the rest
+    unchanged."""
+    erased = (after != before).any(2)
+    assert 0.01 <= erased.mean() <= 0.4
+    rows, cols = np.nonzero(erased)
+    assert erased[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+    assert np.array_equal(after[~erased], before[~erased])
+    return erased
+
+
+@pytest.mark.parametrize('config', [ERKT, f'{DEMO}/erkt-net_ensemble-b0_demo_synthetic-nwpu45.py'])
+def test_random_erasing_fills_with_the_mean_colour_that_normalises_to_zero(config):
+    """The configs' RandomErasing unit, then PackInputs and the config's data preprocessor: the
+    erased pixels are the preprocessor's mean, i.e. 0 after normalisation up to the uint8
+    rounding (black, the old fill, gives about -2.1); the rest is untouched."""
+    cfg = Config.fromfile(config)
+    unit = CLS_TRANSFORMS.build(next(t for t in cfg.train_dataloader.dataset.pipeline
+                                     if t.get('function') == 'RandomErasing'))
+    preprocessor_cfg = dict(cfg.data_preprocessor, type='ClsDataPreprocessor')
+    preprocessor_cfg.pop('batch_augments')
+    preprocessor = CLS_MODELS.build(preprocessor_cfg)
+    pack = CLS_TRANSFORMS.build(dict(type='PackInputs'))
+    std = torch.tensor(cfg.data_preprocessor.std)[:, None]
+    rng = np.random.default_rng(0)
+    for seed in range(5):
+        img = rng.integers(140, 256, (40, 56, 3), dtype=np.uint8)  # BGR, far from mean and 0
+        torch.manual_seed(seed)
+        out = unit(dict(img=img.copy(), img_shape=img.shape[:2]))['img']
+        erased = erased_rectangle(img, out)
+        normalised = [preprocessor(dict(inputs=[p['inputs']], data_samples=[p['data_samples']]),
+                                   False)['inputs'][0]
+                      for p in (pack(dict(img=x, img_shape=x.shape[:2])) for x in (out, img))]
+        assert (normalised[0][:, torch.from_numpy(erased)].abs() <= 0.5 / std + 1e-6).all()
+        assert torch.equal(normalised[0][:, torch.from_numpy(~erased)],
+                           normalised[1][:, torch.from_numpy(~erased)])
+
+
+def test_random_erasing_fill_values_and_default():
+    rng = np.random.default_rng(1)
+    img = rng.integers(140, 256, (30, 36, 3), dtype=np.uint8)
+
+    def erase(**params):
+        torch.manual_seed(0)
+        out = GFU('RandomErasing', 1.0, params)(dict(img=img.copy(), img_shape=img.shape[:2]))
+        return out['img'][erased_rectangle(img, out['img'])]
+
+    mean_bgr = [104, 116, 124]  # the ImageNet mean (RGB 123.675, 116.28, 103.53) rounded, BGR
+    assert (erase() == mean_bgr).all()  # the default fill is the mean colour too
+    assert (erase(value=0) == 0).all()  # black, as before, on request
+    assert (erase(value=(255, 0, 0)) == [0, 0, 255]).all()  # RGB values, the image is BGR
+    assert (erase(value=[10.4, 20.6, 30.5]) == [30, 21, 10]).all()  # rounded, not truncated
+    for bad in ('random', (1, 2), 300, -1):
+        with pytest.raises(ValueError, match='RandomErasing'):
+            GFU('RandomErasing', 1.0, dict(value=bad))
 
 
 # --- teacher ensemble (section 3.1, eq. 14) ---------------------------------------------------
@@ -295,11 +359,13 @@ def test_the_distiller_keeps_the_teacher_frozen_outside_and_computes_eq15(member
         0.5 * F.cross_entropy(logits, labels).item(), rel=1e-5)
     assert losses['loss_inter'].item() == pytest.approx(1.5 * dist['loss_inter'].item(), rel=1e-5)
     assert losses['loss_intra'].item() == pytest.approx(1.5 * dist['loss_intra'].item(), rel=1e-5)
+    hits = (teacher_logits.argmax(1) == labels).float().mean().item()
+    assert losses['teacher_acc'].item() == pytest.approx(100 * hits)
 
     optimizer = torch.optim.Adam(distiller.parameters(), lr=3e-3)
     totals = []
     for _ in range(15):
-        loss = sum(distiller.loss(x, samples).values())
+        loss = sum(v for k, v in distiller.loss(x, samples).items() if k.startswith('loss'))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -312,6 +378,62 @@ def test_the_distiller_keeps_the_teacher_frozen_outside_and_computes_eq15(member
         CLS_MODELS.build(dict(type='ERKTDistiller', student=tiny_classifier(3, width=4),
                               teacher=dict(type='TeacherEnsemble', members=members),
                               data_preprocessor=NORM))
+
+
+def test_a_training_step_feeds_the_teacher_the_mixed_batch_and_keeps_its_statistics(members):
+    """``train_step`` through the data preprocessor with CutMix at probability 1: every teacher
+    member receives the very tensor the student receives, and it is the mixed batch (not the
+    clean one); ``teacher_acc`` is the ensemble's top-1 on it against the mixed labels' main
+    class; the teacher's BatchNorm statistics stay as loaded while the student's move."""
+    from mmengine.optim import OptimWrapper
+    from mmpretrain.structures import DataSample
+    cutmix = dict(augments=[dict(type='CutMix', alpha=1.0)], probs=[1.0])
+    distiller = CLS_MODELS.build(dict(
+        type='ERKTDistiller', student=tiny_classifier(width=4),
+        teacher=dict(type='TeacherEnsemble', members=members),
+        data_preprocessor=dict(NORM, num_classes=4, batch_augments=cutmix)))
+    distiller.train()
+    seen = []
+    distiller.student.backbone.register_forward_pre_hook(
+        lambda module, args: seen.append(('student', args[0].detach().clone())))
+    for member in distiller.teacher.members:
+        member.backbone.register_forward_pre_hook(
+            lambda module, args: seen.append(('teacher', args[0].detach().clone())))
+    teacher_state = {k: v.clone() for k, v in distiller.teacher.state_dict().items()}
+    assert any(k.endswith('running_mean') for k in teacher_state)
+    student_bn = next(m for m in distiller.student.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    student_mean = student_bn.running_mean.clone()
+    optim_wrapper = OptimWrapper(torch.optim.SGD(distiller.parameters(), lr=0.1))
+    rng = np.random.default_rng(0)
+    images = [torch.from_numpy(rng.integers(0, 256, (3, 24, 24), dtype=np.uint8))
+              for _ in range(8)]
+    mixed_samples = 0
+    for step in range(3):
+        np.random.seed(step)
+        torch.manual_seed(step)
+        samples = [DataSample().set_gt_label(k % 4) for k in range(8)]
+        clean = distiller.data_preprocessor(dict(inputs=[i.clone() for i in images]), False)
+        seen.clear()
+        log_vars = distiller.train_step(dict(inputs=[i.clone() for i in images],
+                                             data_samples=samples), optim_wrapper)
+        assert [who for who, _ in seen] == ['student'] + ['teacher'] * 3
+        student_input = seen[0][1]
+        for _, teacher_input in seen[1:]:
+            assert torch.equal(teacher_input, student_input)
+        for i in range(8):
+            pasted = (student_input[i] != clean['inputs'][i]).any(0)
+            if pasted.any():  # a rectangle of another image of the batch
+                mixed_samples += 1
+                assert any(torch.equal(student_input[i][:, pasted], clean['inputs'][j][:, pasted])
+                           for j in range(8) if j != i)
+        scores = torch.stack([s.gt_score for s in samples])
+        with torch.no_grad():
+            teacher_top1 = distiller.teacher.probs(student_input).argmax(1)
+        expected = 100 * (teacher_top1 == scores.argmax(1)).float().mean().item()
+        assert log_vars['teacher_acc'].item() == pytest.approx(expected)
+    assert mixed_samples >= 6
+    assert all(torch.equal(v, distiller.teacher.state_dict()[k]) for k, v in teacher_state.items())
+    assert not torch.allclose(student_bn.running_mean, student_mean)
 
 
 # --- analyses (section 4.2, 4.4) ---------------------------------------------------------------
@@ -388,6 +510,46 @@ def test_the_classification_configs_exist_and_are_consistent():
             assert cfg.train_cfg.max_epochs == epochs and cfg.model.distill_loss.tau == 1.0
 
 
+def test_every_distillation_config_has_the_papers_loss_and_augmentation():
+    """All distiller configs under configs/erkt-net (demo included): ERKT-Net is tau 2, weights
+    2.0, the DIST reference's tau^2, R = 1, the Table 1 VSM and CutMix 1.0 (eq. 12, section
+    3.5); "original DIST" (Table 9) is tau 1, weights 2.0, R = 1, the usual augmentation and
+    CutMix 0.1. Every RandomErasing unit fills with its data preprocessor's mean."""
+    paths = [p for p in glob.glob(osp.join(REPO, 'configs/erkt-net/**/*.py'), recursive=True)
+             if '_base_' not in p and '/teachers/' not in p]
+    kinds = []
+    for path in paths:
+        cfg = Config.fromfile(path)
+        name = osp.basename(path)
+        units = [(t['function'], t['prob'], t.get('params', {})) for t in
+                 cfg.train_dataloader.dataset.pipeline if t['type'] == 'GFU']
+        for function, _, params in units:
+            if function == 'RandomErasing':
+                assert params['value'] == cfg.data_preprocessor.mean, name
+        if cfg.model.type != 'ERKTDistiller':
+            continue
+        cutmix = cfg.data_preprocessor.batch_augments
+        assert [a.type for a in cutmix.augments] == ['CutMix'] and cfg.model.ratio == 1.0, name
+        if name.startswith('erkt-net_'):
+            kinds.append('erkt-net')
+            assert cfg.model.distill_loss == dict(type='DISTLoss', tau=2.0, inter_weight=2.0,
+                                                  intra_weight=2.0, scale_by_tau_squared=True)
+            assert cutmix.probs == [1.0], name
+            crop = 44 if '/demo/' in path else 176  # 176 / 256 of the demo's 64 px
+            assert units == [u if u[0] != 'RandomResizedCrop' else (u[0], u[1], dict(size=crop))
+                             for u in TABLE1], name
+        else:
+            assert name.startswith('dist_ensemble-b0_'), name
+            kinds.append('dist')
+            assert cfg.model.distill_loss == dict(type='DISTLoss', tau=1.0, inter_weight=2.0,
+                                                  intra_weight=2.0)
+            assert cutmix.probs == [0.1], name
+            assert 'RandomErasing' not in [u[0] for u in units], name
+        loss = build_cls_model(cfg.model.distill_loss)
+        assert loss.scale_by_tau_squared  # the DIST reference (a no-op at tau 1)
+    assert sorted(kinds) == ['dist'] * 5 + ['erkt-net'] * 8
+
+
 def test_the_configs_build_their_models(tmp_path):
     """One config of each kind builds (members with random checkpoints of their configs)."""
     erkt = Config.fromfile(osp.join(REPO, 'configs/erkt-net',
@@ -461,6 +623,8 @@ def test_end_to_end_teachers_ensemble_distillation_and_test(tmp_path, capsys):
     scalars = [json.loads(line) for line in open(glob.glob(
         str(student_dir / '*' / 'vis_data' / 'scalars.json'))[0])]
     assert all(k in scalars[0] for k in ('loss_cross', 'loss_inter', 'loss_intra'))
+    train_rows = [s for s in scalars if 'loss' in s]  # teacher accuracy on the augmented batches
+    assert train_rows and all(0 <= s.get('teacher_acc', -1) <= 100 for s in train_rows)
 
     test_dir = student_dir / 'test'
     output = run([sys.executable, 'tools/test.py', erkt, str(student_dir / 'epoch_1.pth'),

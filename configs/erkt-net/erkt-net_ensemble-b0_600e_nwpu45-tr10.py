@@ -7,7 +7,9 @@ model = dict(
     type='ERKTDistiller',
     student={{_base_.model}},
     teacher=dict(type='TeacherEnsemble', members={{_base_.teacher_members}}),
-    distill_loss=dict(type='DISTLoss', tau=2.0, inter_weight=2.0, intra_weight=2.0),
+    # DIST's terms times tau^2, as in the DIST authors' code (False: eq. 9-10 as printed)
+    distill_loss=dict(type='DISTLoss', tau=2.0, inter_weight=2.0, intra_weight=2.0,
+                      scale_by_tau_squared=True),
     ratio=1.0)
 data_preprocessor = dict(
     batch_augments=dict(augments=[dict(type='CutMix', alpha=1.0)], probs=[1.0]))

@@ -6,6 +6,10 @@ optimizer, in ``state_dict`` (checkpoints hold the student only) or in ``init_we
 moved with the distiller, stays in eval mode and runs under ``torch.no_grad()``. Both see the
 same batch after the data preprocessor, i.e. after the VSM's batch-level CutMix (section 3.2).
 Prediction runs the student alone.
+
+Training also logs ``teacher_acc``, the teacher's top-1 accuracy (%) on each augmented training
+batch: DIST copies the teacher's predictions on exactly these images, so an augmentation that
+the teachers cannot classify (e.g. black erasing patches) shows up there as wrong targets.
 """
 import copy
 from typing import Dict, List, Optional
@@ -19,6 +23,16 @@ from ..registry import CLS_MODELS
 from .ensemble import build_cls_model, same_normalisation
 
 
+def top1_accuracy(logits: Tensor, data_samples: List[DataSample]) -> Tensor:
+    """Top-1 accuracy in % of ``(N, C)`` logits against each sample's label: the class of
+    largest ``gt_score`` where the batch augmentation set one (after CutMix, the class that
+    covers most of the mixed image), else ``gt_label``."""
+    targets = torch.stack([
+        sample.gt_score.argmax() if 'gt_score' in sample else sample.gt_label.reshape(())
+        for sample in data_samples]).to(logits.device)
+    return (logits.argmax(dim=1) == targets).float().mean() * 100
+
+
 @CLS_MODELS.register_module()
 class ERKTDistiller(BaseClassifier):
     """``Loss = R * L_cross + (2 - R) * L_DIST`` (eq. 15; ``R = 1`` gives eq. 12).
@@ -29,7 +43,8 @@ class ERKTDistiller(BaseClassifier):
         teacher: the teacher's model dict, e.g. ``dict(type='TeacherEnsemble', members=[...])``;
             it must load trained weights when built and normalise like the student.
         distill_loss: the DIST loss (``DISTLoss``, eq. 8-10) giving ``loss_inter`` and
-            ``loss_intra`` already weighted (2.0 each in the paper).
+            ``loss_intra`` already weighted (2.0 each in the paper, times ``tau ** 2`` as in
+            the DIST reference code).
         ratio: ``R`` of eq. 15, in ``[0, 2]``.
         data_preprocessor: with the batch CutMix of the VSM; defaults to the student's, else a
             copy of the teacher's (the runner passes the config's top-level one).
@@ -91,7 +106,8 @@ class ERKTDistiller(BaseClassifier):
         raise RuntimeError(f'invalid mode "{mode}"')
 
     def loss(self, inputs: Tensor, data_samples: List[DataSample]) -> Dict[str, Tensor]:
-        """``loss_cross = R * L_cross``; ``loss_inter``, ``loss_intra`` scaled by ``2 - R``."""
+        """``loss_cross = R * L_cross``; ``loss_inter``, ``loss_intra`` scaled by ``2 - R``;
+        ``teacher_acc`` (logged, not a loss): :func:`top1_accuracy` of the teacher."""
         logits = self.student.head(self.student.extract_feat(inputs))
         cross = self.student.head._get_loss(logits, data_samples)['loss']
         with torch.no_grad():
@@ -99,6 +115,7 @@ class ERKTDistiller(BaseClassifier):
         losses = dict(loss_cross=self.ratio * cross)
         for name, value in self.distill_loss(logits, teacher_logits).items():
             losses[name] = (2 - self.ratio) * value
+        losses['teacher_acc'] = top1_accuracy(teacher_logits, data_samples)
         return losses
 
     def predict(self, inputs: Tensor,

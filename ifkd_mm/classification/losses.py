@@ -1,7 +1,8 @@
 """ERKT-Net losses: CutMix cross-entropy (eq. 11) and DIST (eq. 8-10), combined by eq. 12 / 15.
 
 ``Loss = R * L_cross + (2 - R) * L_DIST`` with ``L_DIST = w_inter * L_inter + w_intra * L_intra``
-(``w_inter = w_intra = 2``, eq. 12; ``R = 1``, Table 7). The ratio ``R`` is applied by
+(``w_inter = w_intra = 2``, eq. 12; ``R = 1``, Table 7), each term times ``tau ** 2`` as in the
+DIST reference code (see :class:`DISTLoss`). The ratio ``R`` is applied by
 :class:`~ifkd_mm.classification.distiller.ERKTDistiller`.
 """
 from typing import Dict, Optional
@@ -29,32 +30,42 @@ class DISTLoss(nn.Module):
     sample, ``L_intra`` (eq. 10) the class mean of the Pearson distance over the batch (the
     transposed ``(M, N)`` matrices). ERKT-Net uses ``tau = 2`` and weights 2.0 for both terms.
 
-    Interpretation: eq. 9-10 have no ``tau ** 2`` factor, unlike the DIST authors' code; the
-    paper's formula is followed (at ``tau = 1``, the original DIST setting, the two coincide).
+    Temperature factor: eq. 9-10 as printed have no ``tau ** 2``, but the paper uses DIST "as
+    Huang et al. suggested", and the DIST authors' code and MMRazor's ``DISTLoss`` multiply both
+    terms by ``tau ** 2`` (borrowed from
+    Hinton's KD, where it keeps the gradient scale independent of tau).
+    We follow that reference by default (``scale_by_tau_squared=True``; 4x the literal formula
+    at ``tau = 2``); ``False`` gives the literal eq. 9-10. At ``tau = 1`` (the original DIST
+    setting) the two coincide.
 
     Args:
         tau: softmax temperature.
         inter_weight: weight of ``L_inter``.
         intra_weight: weight of ``L_intra``.
+        scale_by_tau_squared: multiply both terms by ``tau ** 2`` (the DIST reference code).
     """
 
     def __init__(self, tau: float = 2.0, inter_weight: float = 2.0,
-                 intra_weight: float = 2.0) -> None:
+                 intra_weight: float = 2.0, scale_by_tau_squared: bool = True) -> None:
         super().__init__()
         if tau <= 0:
             raise ValueError(f'tau must be positive, got {tau}')
         self.tau, self.inter_weight, self.intra_weight = tau, inter_weight, intra_weight
+        self.scale_by_tau_squared = scale_by_tau_squared
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Dict[str, Tensor]:
-        """The weighted terms ``{'loss_inter': w * L_inter, 'loss_intra': w * L_intra}``."""
+        """The weighted terms ``{'loss_inter': w * s * L_inter, 'loss_intra': w * s * L_intra}``
+        with ``s = tau ** 2`` (``scale_by_tau_squared``) or 1."""
         if student_logits.shape != teacher_logits.shape:
             raise ValueError(f'student logits {tuple(student_logits.shape)} and teacher logits '
                              f'{tuple(teacher_logits.shape)} differ in shape')
         y_s = F.softmax(student_logits / self.tau, dim=1)
         y_t = F.softmax(teacher_logits.detach() / self.tau, dim=1)
+        scale = self.tau ** 2 if self.scale_by_tau_squared else 1.0
         inter = pearson_distance(y_s, y_t).mean()
         intra = pearson_distance(y_s.t(), y_t.t()).mean()
-        return dict(loss_inter=self.inter_weight * inter, loss_intra=self.intra_weight * intra)
+        return dict(loss_inter=self.inter_weight * scale * inter,
+                    loss_intra=self.intra_weight * scale * intra)
 
 
 @CLS_MODELS.register_module()

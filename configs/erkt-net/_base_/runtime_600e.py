@@ -41,6 +41,10 @@ erkt_test_pipeline = [
 # The VSM (Table 1): eight gated functional units on single images; the ninth, CutMix with
 # probability 1.0, is the batch augmentation of the data preprocessor (see the ERKT-Net configs).
 # RandomResizedCrop(176) is resized back to the fixed resolution by the last Resize.
+# RandomErasing fills with erase_value (RGB, 0-255): the data preprocessor's mean, which
+# normalises to 0 as torchvision's default value=0 after Normalize; 0 here would erase with
+# black (about -2.1 after normalisation), patches the teachers never saw.
+erase_value = [123.675, 116.28, 103.53]
 vsm_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(img_size, img_size)),
@@ -51,7 +55,7 @@ vsm_train_pipeline = [
     dict(type='GFU', function='VerticalFlip', prob=0.9),
     dict(type='GFU', function='Grayscale', prob=0.1),
     dict(type='GFU', function='AutoContrast', prob=0.1),
-    dict(type='GFU', function='RandomErasing', prob=1.0),
+    dict(type='GFU', function='RandomErasing', prob=1.0, params=dict(value=erase_value)),
     dict(type='GFU', function='RandomResizedCrop', prob=0.1, params=dict(size=176)),
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackInputs')

@@ -26,7 +26,8 @@ vsm_train_pipeline = [
     dict(type='GFU', function='VerticalFlip', prob=0.9),
     dict(type='GFU', function='Grayscale', prob=0.1),
     dict(type='GFU', function='AutoContrast', prob=0.1),
-    dict(type='GFU', function='RandomErasing', prob=1.0),
+    dict(type='GFU', function='RandomErasing', prob=1.0,
+         params=dict(value={{_base_.erase_value}})),
     dict(type='GFU', function='RandomResizedCrop', prob=0.1, params=dict(size=44)),
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackInputs')
