@@ -1,0 +1,2 @@
+"""Detectors of ifkd_mm (registered in mmrotate's registries)."""
+from . import ars_detr  # noqa: F401
