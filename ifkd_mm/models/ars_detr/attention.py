@@ -8,8 +8,10 @@ from mmcv.ops import MultiScaleDeformableAttention
 from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
                                               multi_scale_deformable_attn_pytorch)
 from torch import Tensor
+from torch.profiler import record_function
 
 IMPLEMENTATIONS = ('auto', 'pytorch', 'cuda')
+PROFILER_SCOPE = 'multi_scale_deformable_sampling'  # the sampling kernel's name in torch.profiler
 
 
 @lru_cache(maxsize=None)
@@ -122,12 +124,14 @@ class RotatedMultiScaleDeformableAttention(MultiScaleDeformableAttention):
                                            self.num_points)
         locations = self.sampling_locations(reference_points, offsets, spatial_shapes,
                                             reference_angles)
-        if self.use_compiled_kernel(value):
-            output = MultiScaleDeformableAttnFunction.apply(value, spatial_shapes,
-                                                            level_start_index, locations,
-                                                            weights, self.im2col_step)
-        else:
-            output = multi_scale_deformable_attn_pytorch(value, spatial_shapes, locations, weights)
+        with record_function(PROFILER_SCOPE):
+            if self.use_compiled_kernel(value):
+                output = MultiScaleDeformableAttnFunction.apply(value, spatial_shapes,
+                                                                level_start_index, locations,
+                                                                weights, self.im2col_step)
+            else:
+                output = multi_scale_deformable_attn_pytorch(value, spatial_shapes, locations,
+                                                             weights)
         output = self.output_proj(output)
         if not self.batch_first:
             output = output.permute(1, 0, 2)
