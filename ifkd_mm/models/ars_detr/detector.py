@@ -1,4 +1,5 @@
 """ARS-DETR (Zeng et al., aspect-ratio-sensitive oriented DETR) on mmdet 3.x's DINO."""
+import copy
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -27,6 +28,7 @@ class ARSDETR(DINO):
     """
 
     def __init__(self, *args, dn_cfg: Optional[dict] = None, **kwargs) -> None:
+        kwargs = copy.deepcopy(kwargs)  # mmdet's DeformableDETR writes into bbox_head
         dn_cfg = dict(dn_cfg or {})
         angle_noise_scale = dn_cfg.pop('angle_noise_scale', 0.02)
         super().__init__(*args, dn_cfg=dn_cfg, **kwargs)  # fills in classes, dims and queries
