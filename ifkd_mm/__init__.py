@@ -9,6 +9,7 @@ from .compat import allow_mmengine_checkpoints
 allow_mmengine_checkpoints()
 
 # registers the modules
-from . import classification, datasets, distillation, engine, evaluation, models  # noqa: E402,F401
+from . import (classification, datasets, distillation, engine, evaluation,  # noqa: E402,F401
+               models, pretraining)
 
 __version__ = '0.1.0'

@@ -1,0 +1,2 @@
+"""Detection pre-training (MutDet)."""
+from . import mutdet  # noqa: F401
