@@ -5,9 +5,11 @@ from .sam_prior import LoadSAMPrior
 from .sar_aircraft import SAR_AIRCRAFT_CLASSES, SARAircraftDataset
 from .scene import SceneFolderDataset, train_ratio_split
 from .shiprs import ShipRSImageNetDataset, ShipRSImageNetRotatedDataset, shiprs_classes
+from .subset import RandomSubsetDataset
 
 __all__ = [
     'AnnotationError', 'AnnotationWarning', 'CheckedDOTADataset', 'DIORRDataset', 'LoadSAMPrior',
+    'RandomSubsetDataset',
     'SAR_AIRCRAFT_CLASSES', 'SARAircraftDataset', 'SceneFolderDataset', 'train_ratio_split',
     'ShipRSImageNetDataset', 'ShipRSImageNetRotatedDataset', 'shiprs_classes'
 ]

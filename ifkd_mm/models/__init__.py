@@ -1,2 +1,2 @@
 """Detectors of ifkd_mm (registered in mmrotate's registries)."""
-from . import ars_detr  # noqa: F401
+from . import ars_detr, mutdet  # noqa: F401

@@ -50,9 +50,15 @@ class ARSDETR(DINO):
 
     def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
                     batch_data_samples: OptSampleList = None) -> Tuple[Dict]:
-        """DINO's query selection with angles: the top ``num_queries`` encoder proposals give the
-        initial boxes and (decoded, detached) angles; denoising queries are prepended in training.
-        """
+        """DINO's query selection with angles (:meth:`encoder_proposals`), then the queries
+        (:meth:`queries_from_proposals`)."""
+        proposals = self.encoder_proposals(memory, memory_mask, spatial_shapes)
+        return self.queries_from_proposals(proposals, memory, batch_data_samples)
+
+    def encoder_proposals(self, memory: Tensor, memory_mask: Tensor,
+                          spatial_shapes: Tensor) -> Dict[str, Tensor]:
+        """The top ``num_queries`` encoder proposals: their class logits, unactivated boxes, angle
+        logits and features (the transformed memory the encoder heads read)."""
         head = self.bbox_head
         enc_layer = self.decoder.num_layers
         output_memory, output_proposals = self.gen_encoder_output_proposals(
@@ -68,24 +74,31 @@ class ARSDETR(DINO):
         def gather(values: Tensor) -> Tensor:
             return torch.gather(values, 1, topk[..., None].expand(-1, -1, values.shape[-1]))
 
-        topk_class, topk_coord_unact, topk_angle = map(gather, (enc_class, enc_coord_unact,
-                                                                 enc_angle))
-        reference_points = topk_coord_unact.detach()
-        reference_angles = head.angle_coder.decode(topk_angle.detach())
+        return dict(classes=gather(enc_class), coords_unact=gather(enc_coord_unact),
+                    angles=gather(enc_angle), features=gather(output_memory))
+
+    def queries_from_proposals(self, proposals: Dict[str, Tensor], memory: Tensor,
+                               batch_data_samples: OptSampleList = None,
+                               denoising: Optional[tuple] = None) -> Tuple[Dict]:
+        """Decoder inputs from the proposals: their boxes and (decoded, detached) angles as the
+        initial references; in training the denoising queries (``denoising``, a
+        :class:`RotatedCdnQueryGenerator` output, or new ones) are prepended."""
+        reference_points = proposals['coords_unact'].detach()
+        reference_angles = self.bbox_head.angle_coder.decode(proposals['angles'].detach())
         query = self.query_embedding.weight[None].expand(memory.shape[0], -1, -1)
         dn_mask = dn_meta = None
         if self.training:
-            dn_label, dn_box, dn_angle, dn_mask, dn_meta = self.dn_query_generator(
-                batch_data_samples)
+            dn_label, dn_box, dn_angle, dn_mask, dn_meta = \
+                denoising or self.dn_query_generator(batch_data_samples)
             query = torch.cat([dn_label, query], dim=1)
             reference_points = torch.cat([dn_box, reference_points], dim=1)
             reference_angles = torch.cat([dn_angle, reference_angles], dim=1)
         decoder_inputs = dict(query=query, memory=memory,
                               reference_points=reference_points.sigmoid(),
                               reference_angles=reference_angles, dn_mask=dn_mask)
-        head_inputs = dict(enc_outputs_class=topk_class,
-                           enc_outputs_coord=topk_coord_unact.sigmoid(),
-                           enc_outputs_angle=topk_angle,
+        head_inputs = dict(enc_outputs_class=proposals['classes'],
+                           enc_outputs_coord=proposals['coords_unact'].sigmoid(),
+                           enc_outputs_angle=proposals['angles'],
                            dn_meta=dn_meta) if self.training else dict()
         return decoder_inputs, head_inputs
 

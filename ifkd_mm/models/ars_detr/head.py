@@ -134,13 +134,20 @@ class ARSDETRHead(DINOHead):
     def matched_targets(self, cls_score: Tensor, bbox_pred: Tensor, angle_pred: Tensor,
                         gt: InstanceData, img_meta: dict) -> tuple:
         """Targets of one image's queries after Hungarian matching."""
+        pos, gt_index = self.match(cls_score, bbox_pred, angle_pred, gt, img_meta)
+        return self.targets_at(len(bbox_pred), pos, gt_index, gt)
+
+    def match(self, cls_score: Tensor, bbox_pred: Tensor, angle_pred: Tensor, gt: InstanceData,
+              img_meta: dict) -> Tuple[Tensor, Tensor]:
+        """Hungarian matching of one image's queries to its (prepared) ground truth: the matched
+        queries and, for each, the index of its ground truth."""
         img_h, img_w = img_meta['img_shape'][:2]
         factor = bbox_pred.new_tensor([img_w, img_h, img_w, img_h])
         pred = InstanceData(scores=cls_score, bboxes=bbox_cxcywh_to_xyxy(bbox_pred) * factor,
                             angle_logits=angle_pred)
         assigned = self.assigner.assign(pred_instances=pred, gt_instances=gt, img_meta=img_meta)
         pos = torch.nonzero(assigned.gt_inds > 0).squeeze(-1)
-        return self.targets_at(len(bbox_pred), pos, assigned.gt_inds[pos] - 1, gt)
+        return pos, assigned.gt_inds[pos] - 1
 
     def targets_at(self, num_queries: int, pos: Tensor, gt_index: Tensor,
                    gt: InstanceData) -> tuple:
