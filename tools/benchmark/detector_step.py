@@ -1,31 +1,51 @@
-"""Time and size one training step of ARS-DETR against rotated RetinaNet at the same image size.
+"""Time and size one training step of ARS-DETR against rotated RetinaNet at the same image size,
+and MutDet's pre-training step against ARS-DETR's.
 
     python tools/benchmark/detector_step.py [--baseline-config CONFIG] [--ars-config CONFIG] \
+        [--mutdet-config CONFIG] [--pseudo-boxes 100 1000] \
         [--img-size 512] [--batch-size 2] [--steps 5] [--warmup 2] [--profile-steps 2] \
         [--device cpu|cuda] [--threads N] [--data-root DIR] [--out results.json]
 
-Two detectors, by default the DOTA configs of the two families at ResNet-50:
+The detectors, by default the DOTA configs at ResNet-50:
 
 * the baseline, rotated RetinaNet R50 (``--baseline-config``, default KD-RNet's teacher
   :data:`BASELINE_CONFIG`);
-* ARS-DETR R50 (``--ars-config``, default :data:`ARS_CONFIG`, the paper's settings).
+* ARS-DETR R50 (``--ars-config``, default :data:`ARS_CONFIG`, the paper's settings);
+* MutDet R50 pre-training (``--mutdet-config``, default :data:`MUTDET_CONFIG`), one row
+  ``mutdet-r{depth}-{n}boxes`` per ``--pseudo-boxes`` count n (default 100 and 1000; none
+  leaves these rows out).
 
 Only their ``model`` and ``optim_wrapper`` are used (and the train pipeline for the batch). The
-batch is real and the same images for both: the first ``--batch-size`` training images under
+batch is real and the same images for all: the first ``--batch-size`` training images under
 ``--data-root`` (by default the synthetic DOTA patches of ``distill_step.py``'s rotated suite)
 through each config's training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``,
 ``RandomFlip`` left out) and data preprocessor, once, before any timing. ``Pretrained``
 ``init_cfg`` are removed (no downloads) and the weights are each model's random
 ``init_weights()``, saved once so that every build starts from them.
 
+A MutDet row's images are ARS-DETR's: the same images through the ARS-DETR config's training
+pipeline (the MutDet pipeline needs pseudo-label files), then the MutDet config's data
+preprocessor; their ground truth is then replaced by n pseudo-boxes per image, drawn once from a
+generator seeded with :data:`PSEUDO_LABEL_SEED` (:func:`with_pseudo_labels`): le90 boxes with
+sides uniform in :data:`PSEUDO_BOX_SIDES` px, the angle uniform in [-pi/2, pi/2) and the centre
+uniform over the positions that keep all four corners inside the image, cluster ids uniform in
+[0, ``num_classes``) and standard normal embeddings of the config's ``object_dims``, in the
+format of MutDet's pre-training batches (``gt_instances.bboxes`` / ``labels`` /
+``embeddings``). n above the config's ``model.max_objects`` is an error: the detector would
+keep only that many.
+
 A training step is ``loss`` (forward and losses), ``parse_losses``, backward and optimizer step
 with the config's ``optim_wrapper``: ``distill_step.py``'s ``student`` run, whose functions this
-script reuses for the batch, the steps, the timing and the memory. Reported per detector, as
-there: the median and the minimum of ``--steps`` timed steps after ``--warmup`` untimed ones
-(seconds; on CUDA synchronised before and after each step) and the peak memory growth (MiB) over
-the state before the model was built (on CUDA ``torch.cuda.max_memory_allocated`` over build,
-warm-up and timed steps, in this process; on CPU the growth of ``ru_maxrss`` over a build and
-``PROBE_STEPS`` steps in a fresh process forked from a preloaded server). For ARS-DETR also:
+script reuses for the batch, the steps, the timing and the memory. For MutDet that is the whole
+pre-training step of ``MutDet.loss``: the backbone (frozen in the MutDet configs), the
+encoder, the mutual enhancement of the features and the pseudo-boxes' embeddings, the enhanced
+branch's and the siamese branch's decoders and losses (detection and contrastive alignment).
+Reported per detector, as there: the median and the minimum of ``--steps`` timed steps after
+``--warmup`` untimed ones (seconds; on CUDA synchronised before and after each step) and the peak
+memory growth (MiB) over the state before the model was built (on CUDA
+``torch.cuda.max_memory_allocated`` over build, warm-up and timed steps, in this process; on CPU
+the growth of ``ru_maxrss`` over a build and ``PROBE_STEPS`` steps in a fresh process forked from
+a preloaded server). For ARS-DETR also:
 
 * its median step and peak memory divided by the baseline's (``x baseline`` columns);
 * the deformable-sampling share: ARS-DETR is built once more and, after ``--warmup`` untimed
@@ -42,6 +62,10 @@ warm-up and timed steps, in this process; on CPU the growth of ``ru_maxrss`` ove
   wall-clock time. The profiler's own overhead slows the profiled steps, and both the sampling
   and the rest of the step pay it.
 
+For each MutDet row: its median step and peak memory divided by ARS-DETR's (``x ars-detr``
+columns), i.e. the cost of a pre-training step with n pseudo-boxes per image against a plain
+ARS-DETR training step on the same images and their real annotations.
+
 Which implementation the deformable attention ran (``pytorch`` for the ``grid_sample`` path, the
 only one on CPU, or ``mmcv-cuda``) is each module's own choice (``use_compiled_kernel``) on a
 tensor of ``--device``.
@@ -52,6 +76,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import os
 import os.path as osp
 import platform
@@ -63,10 +88,13 @@ from dataclasses import asdict, dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
+from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from torch import nn
+from mmengine.structures import InstanceData
+from mmrotate.structures.bbox import RotatedBoxes
+from torch import Tensor, nn
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile
 
@@ -75,6 +103,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 from ifkd_mm.models.ars_detr.attention import (  # noqa: E402
     PROFILER_SCOPE, RotatedMultiScaleDeformableAttention)
+from ifkd_mm.models.mutdet import MutDet  # noqa: E402
 from ifkd_mm.registry import MODELS  # noqa: E402
 from tools.benchmark.distill_step import (PROBE_STEPS, SUITES, Bench,  # noqa: E402
                                           build_step, cpu_peak_memory, init_weights,
@@ -82,6 +111,12 @@ from tools.benchmark.distill_step import (PROBE_STEPS, SUITES, Bench,  # noqa: E
 
 BASELINE_CONFIG = 'configs/kd-rnet/rotated-retinanet-rbox-le90_r50_fpn_kld_1x_dota-600.py'
 ARS_CONFIG = 'configs/ars-detr/ars-detr_r50_3x_dota-1024.py'
+MUTDET_CONFIG = 'configs/mutdet/mutdet_ars-detr_r50_36e_dota-800-pretrain.py'
+#: default --pseudo-boxes: pseudo-boxes per image of the MutDet rows
+PSEUDO_BOXES = (100, 1000)
+#: smallest and largest side (px) of a random pseudo-box
+PSEUDO_BOX_SIDES = (4.0, 64.0)
+PSEUDO_LABEL_SEED = 0
 #: distill_step's run that is a plain detector's training step (its Bench calls it the student)
 TRAIN_STEP = 'student'
 BACKWARD_EVENT = 'autograd::engine::evaluate_function: '
@@ -93,6 +128,7 @@ class Detector:
     name: str
     config: str
     bench: Bench
+    pseudo_boxes: Optional[int] = None
 
 
 @dataclass
@@ -126,6 +162,9 @@ class DetectorResult:
     sampling_share_forward: Optional[float] = None
     sampling_share_forward_backward: Optional[float] = None
     attention_impl: Optional[List[str]] = None
+    pseudo_boxes: Optional[int] = None
+    time_ratio_ars: Optional[float] = None
+    memory_ratio_ars: Optional[float] = None
 
 
 def fresh(bench: Bench) -> Bench:
@@ -155,30 +194,127 @@ def attention_implementations(model: nn.Module, device: str) -> List[str]:
                    if isinstance(module, RotatedMultiScaleDeformableAttention)})
 
 
+def random_le90_boxes(num_boxes: int, height: int, width: int,
+                      generator: torch.Generator) -> Tensor:
+    """(num_boxes, 5) le90 boxes (cx, cy, w, h, t) inside a ``height`` x ``width`` image: sides
+    uniform in :data:`PSEUDO_BOX_SIDES`, t uniform in [-pi/2, pi/2), the centre uniform over the
+    positions that keep all four corners inside the image."""
+    low, high = PSEUDO_BOX_SIDES
+    if min(height, width) < high * math.sqrt(2):
+        raise ValueError(f'pseudo-boxes with sides up to {high:g} px need images of at least '
+                         f'{math.ceil(high * math.sqrt(2))} px a side at any angle; an image '
+                         f'of the batch is {height}x{width} px (raise --img-size)')
+    sides = low + (high - low) * torch.rand(num_boxes, 2, generator=generator)
+    angles = (torch.rand(num_boxes, generator=generator) - 0.5) * math.pi
+    cos, sin = angles.cos().abs(), angles.sin().abs()
+    half_x = (sides[:, 0] * cos + sides[:, 1] * sin) / 2
+    half_y = (sides[:, 0] * sin + sides[:, 1] * cos) / 2
+    position = torch.rand(num_boxes, 2, generator=generator)
+    centre_x = half_x + position[:, 0] * (width - 2 * half_x)
+    centre_y = half_y + position[:, 1] * (height - 2 * half_y)
+    return torch.stack([centre_x, centre_y, sides[:, 0], sides[:, 1], angles], dim=1)
+
+
+def pseudo_instances(boxes: Tensor, labels: Tensor, embeddings: Tensor,
+                     device: torch.device) -> InstanceData:
+    """Instances as MutDet's pre-training batches carry them."""
+    return InstanceData(bboxes=RotatedBoxes(boxes.to(device)), labels=labels.to(device),
+                        embeddings=embeddings.to(device))
+
+
+def with_pseudo_labels(samples: Sequence[DetDataSample], num_boxes: int, num_classes: int,
+                       object_dims: int, seed: int = PSEUDO_LABEL_SEED) -> List[DetDataSample]:
+    """Copies of the samples whose ground truth is ``num_boxes`` random pseudo-boxes per image
+    (:func:`random_le90_boxes` in its ``img_shape``), cluster ids uniform in
+    [0, ``num_classes``) and standard normal embeddings of ``object_dims``; no ignored boxes."""
+    generator = torch.Generator().manual_seed(seed)
+    replaced = []
+    for sample in samples:
+        height, width = sample.metainfo['img_shape'][:2]
+        device = sample.gt_instances.bboxes.device
+        boxes = random_le90_boxes(num_boxes, height, width, generator)
+        labels = torch.randint(num_classes, (num_boxes, ), generator=generator)
+        embeddings = torch.randn(num_boxes, object_dims, generator=generator)
+        sample = sample.clone()
+        sample.gt_instances = pseudo_instances(boxes, labels, embeddings, device)
+        sample.ignored_instances = pseudo_instances(
+            boxes[:0], labels[:0], embeddings[:0], device)
+        replaced.append(sample)
+    return replaced
+
+
+def saved_initial_model(model_cfg: dict, checkpoint: str) -> nn.Module:
+    """The model with its random ``init_weights()`` (seed 0), its state dict saved to
+    ``checkpoint``."""
+    torch.manual_seed(0)
+    model = init_weights(MODELS.build(copy.deepcopy(model_cfg)))
+    torch.save(model.state_dict(), checkpoint)
+    return model
+
+
+def preprocessed_batch(model_cfg: dict, pipeline_cfg: Config,
+                       args: argparse.Namespace) -> Tuple[Tensor, List[DetDataSample]]:
+    """The batch through ``pipeline_cfg``'s training pipeline and ``model_cfg``'s data
+    preprocessor, on ``args.device``."""
+    preprocessor = MODELS.build(model_cfg['data_preprocessor']).to(args.device)
+    data = preprocessor(load_batch(pipeline_cfg, args.data_root, args.img_size,
+                                   args.batch_size)[0], training=True)
+    return data['inputs'], data['data_samples']
+
+
+def detector_bench(model_cfg: dict, checkpoint: str, cfg: Config,
+                   batch: Tuple[Tensor, List[DetDataSample]], device: str) -> Bench:
+    """A bench whose ``student`` run is the detector's training step on ``batch``."""
+    return Bench(student=model_cfg, student_checkpoint=checkpoint, teacher={},
+                 optim_wrapper=cfg.optim_wrapper.to_dict(), losses={}, batches={'plain': batch},
+                 device=device, threads=torch.get_num_threads(),
+                 scope=cfg.get('default_scope', 'mmdet'))
+
+
 def prepare(config_path: str, family: str, args: argparse.Namespace,
             tmp: str) -> Tuple[Detector, List[str], int]:
     """The detector's bench (batch on ``args.device``, weights saved in ``tmp``); the attention
     implementations it uses and its batch's GT box count."""
     cfg = Config.fromfile(config_path)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = without_pretrained(cfg.model.to_dict())
     name = f'{family}-r{model_cfg["backbone"]["depth"]}'
-    torch.manual_seed(0)
-    model = init_weights(MODELS.build(copy.deepcopy(model_cfg)))
     checkpoint = osp.join(tmp, f'{name}.pth')
-    torch.save(model.state_dict(), checkpoint)
+    model = saved_initial_model(model_cfg, checkpoint)
     implementations = attention_implementations(model, args.device)
     del model
-    preprocessor = MODELS.build(model_cfg['data_preprocessor']).to(args.device)
-    data = preprocessor(load_batch(cfg, args.data_root, args.img_size, args.batch_size)[0],
-                        training=True)
-    bench = Bench(student=model_cfg, student_checkpoint=checkpoint, teacher={},
-                  optim_wrapper=cfg.optim_wrapper.to_dict(), losses={},
-                  batches={'plain': (data['inputs'], data['data_samples'])},
-                  device=args.device, threads=torch.get_num_threads(), scope=scope)
-    boxes = sum(len(sample.gt_instances) for sample in data['data_samples'])
+    batch = preprocessed_batch(model_cfg, cfg, args)
+    bench = detector_bench(model_cfg, checkpoint, cfg, batch, args.device)
+    boxes = sum(len(sample.gt_instances) for sample in batch[1])
     return Detector(name, config_path, bench), implementations, boxes
+
+
+def prepare_mutdet(args: argparse.Namespace, tmp: str) -> Tuple[List[Detector], int, int]:
+    """One MutDet detector per ``args.pseudo_boxes`` count, on the ARS-DETR config's images
+    with pseudo-labels (see the module docstring); its ``num_classes`` and ``object_dims``."""
+    cfg = Config.fromfile(args.mutdet_config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = without_pretrained(cfg.model.to_dict())
+    name = f'mutdet-r{model_cfg["backbone"]["depth"]}'
+    checkpoint = osp.join(tmp, f'{name}.pth')
+    model = saved_initial_model(model_cfg, checkpoint)
+    if not isinstance(model, MutDet):
+        raise ValueError(f'--mutdet-config {args.mutdet_config} builds a '
+                         f'{type(model).__name__}, not a MutDet')
+    too_many = [n for n in args.pseudo_boxes if n > model.max_objects]
+    if too_many:
+        raise ValueError(f'--pseudo-boxes {too_many}: {args.mutdet_config} keeps at most '
+                         f'model.max_objects={model.max_objects} pseudo-boxes per image')
+    num_classes, object_dims = model.bbox_head.num_classes, model.enhancement.object_dims
+    del model
+    inputs, samples = preprocessed_batch(model_cfg, Config.fromfile(args.ars_config), args)
+    detectors = []
+    for n in args.pseudo_boxes:
+        batch = (inputs, with_pseudo_labels(samples, n, num_classes, object_dims))
+        detectors.append(Detector(f'{name}-{n}boxes', args.mutdet_config,
+                                  detector_bench(model_cfg, checkpoint, cfg, batch, args.device),
+                                  pseudo_boxes=n))
+    return detectors, num_classes, object_dims
 
 
 def descendants(event: FunctionEvent) -> List[FunctionEvent]:
@@ -249,8 +385,9 @@ def profile_sampling(bench: Bench, warmup: int, steps: int) -> SamplingProfile:
 def table(results: Sequence[DetectorResult]) -> str:
     """The results as a markdown table."""
     lines = ['| run | median step (s) | min step (s) | peak memory (MiB) | time x baseline '
-             '| memory x baseline | sampling share fwd | sampling share fwd+bwd |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
+             '| memory x baseline | sampling share fwd | sampling share fwd+bwd '
+             '| time x ars-detr | memory x ars-detr |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
 
     def cell(value: Optional[float], form: str) -> str:
         return '-' if value is None else format(value, form)
@@ -260,7 +397,8 @@ def table(results: Sequence[DetectorResult]) -> str:
             f'| {r.run} | {r.median_s:.3f} | {r.min_s:.3f} | {r.peak_memory_mib:.0f} '
             f'| {cell(r.time_ratio, ".2f")} | {cell(r.memory_ratio, ".2f")} '
             f'| {cell(r.sampling_share_forward, ".3f")} '
-            f'| {cell(r.sampling_share_forward_backward, ".3f")} |')
+            f'| {cell(r.sampling_share_forward_backward, ".3f")} '
+            f'| {cell(r.time_ratio_ars, ".2f")} | {cell(r.memory_ratio_ars, ".2f")} |')
     return '\n'.join(lines)
 
 
@@ -271,6 +409,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help=f'rotated RetinaNet config (default {BASELINE_CONFIG})')
     parser.add_argument('--ars-config', default=osp.join(REPO, ARS_CONFIG),
                         help=f'ARS-DETR config (default {ARS_CONFIG})')
+    parser.add_argument('--mutdet-config', default=osp.join(REPO, MUTDET_CONFIG),
+                        help=f'MutDet pre-training config (default {MUTDET_CONFIG})')
+    parser.add_argument('--pseudo-boxes', type=int, nargs='*', default=list(PSEUDO_BOXES),
+                        metavar='N', help='a MutDet row per N: N random pseudo-boxes per image '
+                        f'(default {" ".join(map(str, PSEUDO_BOXES))}; none: no MutDet row)')
     parser.add_argument('--img-size', type=int, default=512,
                         help='images are resized to fit SIZE x SIZE (default 512)')
     parser.add_argument('--batch-size', type=int, default=2)
@@ -293,10 +436,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
             parser.error(f'--{name.replace("_", "-")} must be at least 1')
     if args.warmup < 0:
         parser.error('--warmup must be at least 0')
+    if any(n < 1 for n in args.pseudo_boxes):
+        parser.error(f'--pseudo-boxes must each be at least 1, got {args.pseudo_boxes}')
+    if len(set(args.pseudo_boxes)) != len(args.pseudo_boxes):
+        parser.error(f'--pseudo-boxes has a count twice: {args.pseudo_boxes}')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
-    for option, path in (('--baseline-config', args.baseline_config),
-                         ('--ars-config', args.ars_config)):
+    configs = [('--baseline-config', args.baseline_config), ('--ars-config', args.ars_config)]
+    if args.pseudo_boxes:
+        configs.append(('--mutdet-config', args.mutdet_config))
+    for option, path in configs:
         if not osp.isfile(path):
             parser.error(f'{option}: no file {path}')
     if not osp.isdir(args.data_root):
@@ -313,34 +462,43 @@ def main(argv: Optional[Sequence[str]] = None) -> List[DetectorResult]:
     with tempfile.TemporaryDirectory(prefix='detector_step_') as tmp:
         baseline, _, boxes = prepare(args.baseline_config, 'rotated-retinanet', args, tmp)
         ars, implementations, _ = prepare(args.ars_config, 'ars-detr', args, tmp)
+        mutdets, num_classes, object_dims = (prepare_mutdet(args, tmp) if args.pseudo_boxes
+                                             else ([], None, None))
+        detectors = [baseline, ars, *mutdets]
+        stages = len(detectors) + 1
         times, peaks = {}, {}
-        for i, detector in enumerate((baseline, ars), 1):
-            print(f'[{i}/3] {detector.name}: {args.warmup} warm-up + {args.steps} timed steps',
-                  flush=True)
+        for i, detector in enumerate(detectors, 1):
+            print(f'[{i}/{stages}] {detector.name}: {args.warmup} warm-up + {args.steps} timed '
+                  'steps', flush=True)
             init_default_scope(detector.bench.scope)
             with quiet_logger():
                 times[detector.name], peaks[detector.name] = measure(
                     fresh(detector.bench), TRAIN_STEP, args.warmup, args.steps)
             print('    step times (s): ' + ' '.join(f'{t:.3f}' for t in times[detector.name]),
                   flush=True)
-        print(f'[3/3] {ars.name}: {args.warmup} warm-up + {args.profile_steps} profiled steps',
-              flush=True)
+        print(f'[{stages}/{stages}] {ars.name}: {args.warmup} warm-up + {args.profile_steps} '
+              'profiled steps', flush=True)
+        init_default_scope(ars.bench.scope)
         with quiet_logger():
             sampling = profile_sampling(ars.bench, args.warmup, args.profile_steps)
         if args.device == 'cpu':
-            for detector in (baseline, ars):
+            for detector in detectors:
                 print(f'memory probe of {detector.name}:', flush=True)
                 peaks[detector.name] = cpu_peak_memory(fresh(detector.bench),
                                                        [TRAIN_STEP])[TRAIN_STEP]
     medians = {name: statistics.median(t) for name, t in times.items()}
     results = [DetectorResult(run=d.name, config=d.config, median_s=medians[d.name],
                               min_s=min(times[d.name]), times_s=times[d.name],
-                              peak_memory_mib=peaks[d.name]) for d in (baseline, ars)]
+                              peak_memory_mib=peaks[d.name], pseudo_boxes=d.pseudo_boxes)
+               for d in detectors]
     results[1].time_ratio = medians[ars.name] / medians[baseline.name]
     results[1].memory_ratio = peaks[ars.name] / peaks[baseline.name]
     results[1].sampling_share_forward = sampling.forward_share
     results[1].sampling_share_forward_backward = sampling.total_share
     results[1].attention_impl = implementations
+    for result in results[2:]:
+        result.time_ratio_ars = medians[result.run] / medians[ars.name]
+        result.memory_ratio_ars = peaks[result.run] / peaks[ars.name]
 
     if args.device == 'cuda':
         device = torch.cuda.get_device_name()
@@ -374,6 +532,18 @@ def main(argv: Optional[Sequence[str]] = None) -> List[DetectorResult]:
              f', over the time of {args.profile_steps} steps under torch.profiler after '
              f'{args.warmup} warm-up ones (median {profiled:.3f} s against {medians[ars.name]:.3f}'
              ' s unprofiled)']
+    if mutdets:
+        low, high = PSEUDO_BOX_SIDES
+        names = ', '.join(d.name for d in mutdets)
+        frozen = mutdets[0].bench.student['backbone'].get('frozen_stages', -1)
+        notes += [f'{names}: pre-training step of {args.mutdet_config} (both branches, '
+                  f'backbone frozen_stages={frozen}) on {ars.name}\'s images (its pipeline, then '
+                  'the MutDet data preprocessor) with the GT replaced by N pseudo-boxes per '
+                  f'image (seed {PSEUDO_LABEL_SEED}): le90, sides uniform in {low:g}-{high:g} px, '
+                  'angle uniform in [-pi/2, pi/2), corners inside the image; cluster ids uniform '
+                  f'in [0, {num_classes}), N(0, 1) embeddings of {object_dims} dims',
+                  f'x ars-detr: MutDet median step / {ars.name} median step; the same for peak '
+                  'memory']
     print('\n' + table(results) + '\n\n' + '\n'.join(notes), flush=True)
     if args.out:
         with open(args.out, 'w') as f:

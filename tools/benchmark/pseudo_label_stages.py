@@ -1,7 +1,8 @@
 """Throughput of each stage of MutDet's pseudo-labelling (masks, boxes, embeddings) in images/s.
 
     python tools/benchmark/pseudo_label_stages.py [--config CONFIG] [--num-images 2] \
-        [--img-size 800] [--boxes-per-image 100] [--threads N] [--device cpu|cuda] [--out JSON]
+        [--img-size 800] [--boxes-per-image 100] [--points-per-side N] [--threads N] \
+        [--device cpu|cuda] [--out JSON]
 
 Runs the parts of a pseudo-label config (default the MobileSAM one, with the paper's 64 x 64 point
 grid) on ``--num-images`` synthetic DOTA-layout images of ``--img-size`` px written to a temporary
@@ -72,6 +73,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     parser.add_argument('--num-images', type=int, default=2)
     parser.add_argument('--img-size', type=int, default=800)
     parser.add_argument('--boxes-per-image', type=int, default=100)
+    parser.add_argument('--points-per-side', type=int,
+                        help="overrides the config's point grid (the paper's 64 takes minutes per "
+                             'image on a CPU)')
     parser.add_argument('--threads', type=int, help='torch threads (default: torch decides)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', help='write the results to this JSON file')
@@ -80,6 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
     generator_cfg = dict(cfg.mask_generator, checkpoint=None, device=args.device)
+    if args.points_per_side:
+        generator_cfg['points_per_side'] = args.points_per_side
     generator = pseudo_labels.build_part(generator_cfg)
     torch.manual_seed(0)
     backbone = dict(cfg.embedder.get('backbone') or DEFAULT_BACKBONE, init_cfg=None)
@@ -102,7 +108,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
                       per_image=float(np.mean([len(b) for b in boxes]))),
         'embeddings': dict(seconds_per_image=embed_seconds, per_image=args.boxes_per_image)}
     print(f'{args.num_images} synthetic images of {args.img_size} px, '
-          f'{osp.basename(args.config)}, random weights, device {args.device}, '
+          f'{osp.basename(args.config)} ({generator.settings["points_per_side"]}^2 points), '
+          f'random weights, device {args.device}, '
           f'{torch.get_num_threads()} threads, torch {torch.__version__}, {platform.processor()}')
     print('| stage | s / image | images / s | items / image |')
     print('|---|---:|---:|---:|')

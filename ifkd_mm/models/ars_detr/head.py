@@ -68,7 +68,7 @@ class ARSDETRHead(DINOHead):
                      all_layers_angle_preds: Tensor, enc_cls_scores: Tensor,
                      enc_bbox_preds: Tensor, enc_angle_preds: Tensor,
                      batch_gt_instances: InstanceList, batch_img_metas: List[dict],
-                     dn_meta: Dict[str, int], batch_gt_instances_ignore=None) -> Dict[str, Tensor]:
+                     dn_meta: Dict[str, int]) -> Dict[str, Tensor]:
         """DINO's loss dictionary with an angle term beside each (cls, bbox, iou) triple."""
         gts = [self.prepare_targets(gt, meta) for gt, meta in zip(batch_gt_instances,
                                                                   batch_img_metas)]
