@@ -41,8 +41,8 @@ def rotated_sampling_locations(reference_boxes: Tensor, offsets: Tensor, angles:
     Args:
         reference_boxes: (bs, nq, levels, 4) normalised (cx, cy, w, h) per level.
         offsets: (bs, nq, heads, levels, points, 2) predicted offsets in the box's own frame.
-        angles: (bs, nq) angle of each query's box (radians, counter-clockwise in image axes,
-            le90 convention: x right, y down).
+        angles: (bs, nq) angle of each query's box (radians, le90: the box's width axis is
+            (cos t, sin t) in image coordinates, x right and y down).
         num_points: sampling points per head and level.
 
     Returns:
