@@ -408,9 +408,10 @@ def test_train_then_test_print_a_merged_dota_map(dota_patches, tmp_path):  # noq
     """One training iteration (4 patches) through tools/train.py, then tools/test.py on the 8 val
     patches merged into their 2 images."""
     _, split, _ = dota_patches
-    config = tiny_rotated_config(tmp_path, DEMO, split, 1, 'ars-detr', extra="""
-train_dataloader = dict(dataset=dict(ann_file='trainval/annfiles/', indices=4,
-                                     data_prefix=dict(img_path='trainval/images/')))
+    config = tiny_rotated_config(tmp_path, DEMO, split, 1, 'ars-detr', extra=f"""
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(
+    data_root={str(split) + '/'!r}, ann_file='trainval/annfiles/', indices=4,
+    data_prefix=dict(img_path='trainval/images/')))
 """)
     run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'train')])
     out = run([sys.executable, 'tools/test.py', config, str(tmp_path / 'train' / 'epoch_1.pth'),

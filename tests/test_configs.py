@@ -14,8 +14,11 @@ from ifkd_mm.registry import MODELS
 
 from .conftest import REPO
 
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+ALL_CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                                         recursive=True) if '_base_' not in p)
+# MutDet's pseudo-label configs describe tools/mutdet/make_pseudo_labels.py's parts, not a run
+PSEUDO_LABEL_CONFIGS = [p for p in ALL_CONFIGS if osp.basename(p).startswith('pseudo-labels_')]
+CONFIGS = [p for p in ALL_CONFIGS if p not in PSEUDO_LABEL_CONFIGS]
 
 
 def test_the_expected_configs_exist():
@@ -61,9 +64,26 @@ def test_config_builds_its_model(path, teacher_checkpoints, monkeypatch):
     model = MODELS.build(model_cfg)
     frozen = model_cfg.type == 'TeacherEnsemble'  # trained members only, nothing to train
     assert sum(p.numel() for p in model.parameters() if p.requires_grad or frozen) > 0
-    for dataloader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    assert cfg.train_dataloader.dataset.type
+    if model_cfg.type == 'MutDet':  # pre-training on pseudo-labels: nothing to evaluate
+        assert cfg.val_dataloader is None and cfg.test_dataloader is None
+        return
+    for dataloader in ('val_dataloader', 'test_dataloader'):
         assert cfg[dataloader].dataset.type
     assert cfg.val_evaluator and cfg.test_evaluator
+
+
+@pytest.mark.parametrize('path', PSEUDO_LABEL_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_pseudo_label_configs_name_registered_parts(path):
+    from ifkd_mm.pretraining.mutdet import PSEUDO_LABEL_PARTS
+
+    cfg = Config.fromfile(path)
+    for part in (cfg.mask_generator, cfg.embedder):
+        assert PSEUDO_LABEL_PARTS.get(part.type) is not None, part.type
+    assert set(cfg.box_filter) == {'min_area', 'min_side'}
+    if '/demo/' not in path:  # the paper's: 256-d PCA, 256 clusters, 1.5x crops of 224 px
+        assert (cfg.clustering.dim, cfg.clustering.num_clusters) == (256, 256)
+        assert (cfg.embedder.crop_size, cfg.embedder.enlarge) == (224, 1.5)
 
 
 # ------------------------------------------------ IFKD loss weights and the training schedules

@@ -101,10 +101,11 @@ def killed_then_resumed(config: str, images: str, out: str, kill_after: int) -> 
     return finished, log
 
 
-def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(scenes, tmp_path):
+def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(scenes, tmp_path, capsys):
     config = write_config(tmp_path, "dict(type='ComponentMaskGenerator', threshold=40)")
     whole = str(tmp_path / 'whole')
-    log = run([sys.executable, TOOL, config, '--images', scenes, '--out', whole])
+    make_pseudo_labels([config, '--images', scenes, '--out', whole])
+    log = capsys.readouterr().out
     assert 'extract: 16 images processed' in log and '0 finished images skipped' in log
     finished, log = killed_then_resumed(config, scenes, str(tmp_path / 'resumed'), kill_after=3)
     assert 3 <= finished < 16
