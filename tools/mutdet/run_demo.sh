@@ -22,6 +22,13 @@ finetune_epochs="${MUTDET_DEMO_FINETUNE_EPOCHS:-12}"
 pretrain=configs/mutdet/demo/mutdet_ars-detr_r18_demo_synthetic-dota-pretrain.py
 scratch=configs/ars-detr/demo/ars-detr_r18_demo_synthetic-dota.py
 finetune=configs/mutdet/demo/ars-detr_r18_demo_synthetic-dota_mutdet-pretrained.py
+train() {  # CONFIG WORK_DIR EPOCHS: train, resuming only an interrupted run (tools/train.py's
+  # --resume would drop the config's load_from, the converted pre-training, on a first run)
+  local resume=()
+  [[ -f $2/last_checkpoint ]] && resume=(--resume)
+  # shellcheck disable=SC2046
+  "$py" tools/train.py "$1" --work-dir "$2" "${resume[@]}" --cfg-options $(schedule "$3")
+}
 schedule() {  # EPOCHS: the demo schedule shortened to EPOCHS
   echo "train_cfg.max_epochs=$1 train_cfg.val_interval=$(($1 + 1))" \
        "param_scheduler.1.end=$1 param_scheduler.1.milestones=[$(($1 * 3 / 4 > 0 ? $1 * 3 / 4 : 1))]"
@@ -35,16 +42,12 @@ if [[ ! -d $data/split_128/val/annfiles ]]; then
 fi
 "$py" tools/mutdet/make_pseudo_labels.py configs/mutdet/demo/pseudo-labels_components_r18_demo.py \
   --images "$data/split_128/trainval/images" --out "$work/pseudo_labels"
-# shellcheck disable=SC2046
-"$py" tools/train.py "$pretrain" --work-dir "$work/pretrain" --resume \
-  --cfg-options $(schedule "$pretrain_epochs")
+train "$pretrain" "$work/pretrain" "$pretrain_epochs"
 "$py" tools/mutdet/convert_pretrained.py "$(cat "$work/pretrain/last_checkpoint")" \
   "$work/pretrain/ars-detr_init.pth"
 for run in scratch finetune; do
   config=${!run}
-  # shellcheck disable=SC2046
-  "$py" tools/train.py "$config" --work-dir "$work/$run" --resume \
-    --cfg-options $(schedule "$finetune_epochs")
+  train "$config" "$work/$run" "$finetune_epochs"
   "$py" tools/test.py "$config" "$(cat "$work/$run/last_checkpoint")" --work-dir "$work/test_$run" \
     | tee "$work/$run.txt"
 done
