@@ -1,9 +1,8 @@
 """ARS-DETR: AR-CSL coder, rotated deformable attention, angle-noised denoising queries, matching,
-losses, prediction scaling, configs and a short train/test run through the tools."""
-import json
+losses, prediction scaling and configs (the demo config through tools/train.py and tools/test.py
+is in test_mutdet_demo.py)."""
 import math
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from .conftest import REPO, run
-from .test_rotated_kd import dota_patches, tiny_rotated_config  # noqa: F401 (fixture)
+from .conftest import REPO
 
 DEMO = osp.join(REPO, 'configs/ars-detr/demo/ars-detr_r18_demo_synthetic-dota.py')
 DOTA = osp.join(REPO, 'configs/ars-detr/ars-detr_r50_3x_dota-1024.py')
@@ -402,20 +400,3 @@ def test_dota_and_dior_r_configs_carry_the_papers_hyper_parameters():
     detector = MODELS.build(cfg.model)
     assert detector.bbox_head.angle_coder.encode_size == 180
     assert len(detector.bbox_head.angle_branches) == 7  # 6 decoder layers + the encoder
-
-
-def test_train_then_test_print_a_merged_dota_map(dota_patches, tmp_path):  # noqa: F811
-    """One training iteration (4 patches) through tools/train.py, then tools/test.py on the 8 val
-    patches merged into their 2 images."""
-    _, split, _ = dota_patches
-    config = tiny_rotated_config(tmp_path, DEMO, split, 1, 'ars-detr', extra=f"""
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(
-    data_root={str(split) + '/'!r}, ann_file='trainval/annfiles/', indices=4,
-    data_prefix=dict(img_path='trainval/images/')))
-""")
-    run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'train')])
-    out = run([sys.executable, 'tools/test.py', config, str(tmp_path / 'train' / 'epoch_1.pth'),
-               '--work-dir', str(tmp_path / 'test')])
-    metrics = json.load(open(tmp_path / 'test' / 'metrics.json'))
-    assert 0.0 <= metrics['dota/mAP'] <= 1.0 and f"dota/mAP: {metrics['dota/mAP']}" in out
-    assert '8 patches merged into 2 images' in out
