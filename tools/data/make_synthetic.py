@@ -19,14 +19,16 @@ if REPO_ROOT not in sys.path:
 
 
 def load_synthetic():
-    """Load ``ifkd_mm/datasets/synthetic.py`` by path (the package ``__init__`` needs torch)."""
+    """Load the package ``ifkd_mm/datasets/synthetic/`` by path (``ifkd_mm/__init__`` needs
+    torch); its modules import each other relatively, so it is loaded as a package."""
     name = 'ifkd_mm_datasets_synthetic'
     if name in sys.modules:
         return sys.modules[name]
-    path = os.path.join(REPO_ROOT, 'ifkd_mm', 'datasets', 'synthetic.py')
-    spec = importlib.util.spec_from_file_location(name, path)
+    folder = os.path.join(REPO_ROOT, 'ifkd_mm', 'datasets', 'synthetic')
+    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, '__init__.py'),
+                                                  submodule_search_locations=[folder])
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    sys.modules[name] = module  # relative imports (and dataclasses) look the package up here
     spec.loader.exec_module(module)
     return module
 
