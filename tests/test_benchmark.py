@@ -7,7 +7,7 @@ import re
 
 from .conftest import REPO
 
-METHODS = ['fitnet', 'frs', 'ifkd-ede-cached']
+METHODS = ['fitnet', 'fkd', 'insdist', 'frs', 'arsd', 'ifkd-ede-cached']
 DEMO = osp.join(REPO, 'configs/demo/retinanet_{}_fpn_demo_synthetic-shiprs.py')
 ROTATED_DEMO = osp.join(REPO, 'configs/kd-rnet/demo',
                         'rotated-retinanet_{}_fpn_demo_synthetic-dota.py')
@@ -50,7 +50,7 @@ def test_distill_step_benchmark_prints_a_row_per_method(synthetic_root, tmp_path
     out = tmp_path / 'results.json'
     run_benchmark(['--student', DEMO.format('r18'), '--teacher', DEMO.format('r50'),
                    '--data-root', osp.join(synthetic_root, 'ShipRSImageNet'), '--methods',
-                   *METHODS, '--img-size', '64', '--batch-size', '1', '--steps', '1',
+                   *METHODS, '--img-size', '64', '--batch-size', '2', '--steps', '1',
                    '--warmup', '1', '--out', str(out)])
     printed = capsys.readouterr().out
     assert_positive_rows(table_rows(printed), METHODS)

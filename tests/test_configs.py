@@ -27,7 +27,7 @@ def test_the_expected_configs_exist():
         for backbone in ('r50', 'r18', 'mnv2'):
             for dataset in ('shiprs', 'sar-aircraft'):
                 assert f'detectors/{detector}_{backbone}_fpn_100e_{dataset}.py' in names
-    for method in ('fitnet', 'at', 'fgd', 'frs'):
+    for method in ('fitnet', 'at', 'fkd', 'insdist', 'fgd', 'frs', 'arsd'):
         for dataset in ('shiprs', 'sar-aircraft'):
             assert f'baselines/{method}_retinanet_r50-mnv2_fpn_100e_{dataset}.py' in names
 

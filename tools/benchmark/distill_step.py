@@ -1,12 +1,13 @@
 """Time (and size) one training step of each distillation method against the student and teacher.
 
     python tools/benchmark/distill_step.py [--suite horizontal|rotated] [--student CONFIG] \
-        [--teacher CONFIG] [--methods fitnet at fgd frs ifkd ifkd-ede-online ifkd-ede-cached] \
+        [--teacher CONFIG] [--methods fitnet at fkd insdist fgd frs arsd ifkd ...] \
         [--img-size 512] [--batch-size 2] [--steps 5] [--warmup 2] [--device cpu|cuda] \
         [--threads N] [--sam-checkpoint PATH] [--data-root DIR] [--out results.json]
 
 ``--suite`` picks the default student, teacher, methods and data (:data:`SUITES`):
-``horizontal`` (RetinaNet R50 -> R18 on ShipRSImageNet; FitNet, AT, FGD, FRS, IFKD) or
+``horizontal`` (RetinaNet R50 -> R18 on ShipRSImageNet; FitNet, AT, FKD, InsDist, FGD, FRS, ARSD,
+IFKD) or
 ``rotated`` (rotated RetinaNet R50 -> R18 of KD-RNet's DOTA-600 configs; KD-RNet, DKED).
 
 The batch is real: the first ``--batch-size`` training images of the suite's data under
@@ -21,8 +22,8 @@ that batch, in this process, one after the other:
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
 * ``teacher``: the teacher's forward alone, in eval mode under no_grad: backbone, neck and dense
   head (the whole network of a one-stage detector; the RPN of a two-stage one). The distiller
-  skips the teacher's head when no loss reads it (fitnet, at, fgd), so their overhead can be
-  below 1;
+  skips the teacher's head when no loss reads it (fitnet, at, fkd, insdist, fgd), so their
+  overhead can be below 1;
 * each method: the same training step of ``DetectionDistiller`` with the method's loss modules
   (student forward and losses, teacher forward, the distillation losses, backward, step).
 
@@ -63,6 +64,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -89,8 +91,11 @@ from tools.ifkd.precompute_sam_prior import precompute_priors  # noqa: E402
 METHODS: Dict[str, Tuple[str, Optional[str]]] = {
     'fitnet': ('configs/baselines/fitnet_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'at': ('configs/baselines/at_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'fkd': ('configs/baselines/fkd_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'insdist': ('configs/baselines/insdist_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'fgd': ('configs/baselines/fgd_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'frs': ('configs/baselines/frs_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
+    'arsd': ('configs/baselines/arsd_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'ifkd': ('configs/ifkd/ifkd-fdr-hsm_retinanet_r50-mnv2_fpn_100e_shiprs.py', None),
     'ifkd-ede-online': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'online'),
     'ifkd-ede-cached': ('configs/ifkd/ifkd_retinanet_r50-r18_fpn_100e_shiprs.py', 'cached'),
@@ -113,7 +118,8 @@ SUITES: Dict[str, Suite] = {
     'horizontal': Suite(
         'configs/detectors/retinanet_r18_fpn_100e_shiprs.py',
         'configs/detectors/retinanet_r50_fpn_100e_shiprs.py',
-        ('fitnet', 'at', 'fgd', 'frs', 'ifkd', 'ifkd-ede-online', 'ifkd-ede-cached'),
+        ('fitnet', 'at', 'fkd', 'insdist', 'fgd', 'frs', 'arsd', 'ifkd', 'ifkd-ede-online',
+         'ifkd-ede-cached'),
         'data/synthetic/ShipRSImageNet',
         'python tools/data/make_synthetic.py --out data/synthetic --datasets shiprs'),
     'rotated': Suite(
@@ -318,15 +324,22 @@ def rss_growth(bench: Bench, run: str) -> float:
 
 
 def cpu_peak_memory(bench: Bench, runs: Sequence[str]) -> Dict[str, float]:
-    """:func:`rss_growth` of each run, each in a fresh process from a preloaded fork server."""
+    """:func:`rss_growth` of each run, each in a fresh process from a preloaded fork server.
+
+    A probe the system kills (out of memory) is reported and gives NaN; the next run goes on.
+    """
     context = get_context('forkserver')
     context.set_forkserver_preload(PRELOAD)
     peaks = {}
-    with ProcessPoolExecutor(max_workers=1, mp_context=context,
-                             max_tasks_per_child=1) as executor:
-        for run in runs:
-            print(f'memory probe: {run} ({PROBE_STEPS} steps in a fresh process)', flush=True)
-            peaks[run] = executor.submit(rss_growth, bench, run).result()
+    for run in runs:
+        print(f'memory probe: {run} ({PROBE_STEPS} steps in a fresh process)', flush=True)
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+            try:
+                peaks[run] = executor.submit(rss_growth, bench, run).result()
+            except BrokenProcessPool:
+                print(f'memory probe: {run} was killed (out of memory?); its peak is NaN',
+                      flush=True)
+                peaks[run] = float('nan')
     return peaks
 
 
