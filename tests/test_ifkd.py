@@ -1,6 +1,7 @@
 """IFKD: EDE (eq. 1-2), FDR (eq. 3-8), HSM (eq. 9-11), the losses (eq. 12-13) and their tools."""
 import importlib.util
 import os.path as osp
+import random
 
 import mmcv
 import numpy as np
@@ -597,6 +598,40 @@ def test_feature_loss_with_ede_fdr_and_hsm_matches_a_float64_closed_form():
         expected += (mask * (diff ** 2).sum(axis=0)).mean()
     assert out['loss_ifkd_feat'].dtype == torch.float64
     np.testing.assert_allclose(out['loss_ifkd_feat'].item(), 0.25 * expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize('ede', [None, dict(mode='cached')])
+def test_feature_loss_runs_fdr_once_on_the_difference_as_the_two_sided_reconstruction(ede):
+    """``FDR(T) - FDR(S) = FDR(T - S)``: the loss (one pass) against the module's two-sided
+    ``forward`` at the same ratio, on odd-sized float32 levels, with EDE on and off; the
+    gradients of the student and the filter agree as well."""
+    sizes, canvas = [(13, 17), (7, 9)], (13, 17)
+    gen = torch.Generator().manual_seed(8)
+    priors = [torch.randint(0, 256, (1, 13, 17), generator=gen, dtype=torch.uint8)]
+    batch = make_batch([torch.rand(3, 13, 17, generator=gen) * 255], canvas, priors=priors)
+    loss = IFKDFeatureLoss(6, 6, alpha=1.0, ede=ede, num_levels=2, fdr=dict(filter_size=5),
+                           adapter_kernel_size=1)
+    with torch.no_grad():
+        loss.fdr.raw_gains.copy_(2 * torch.randn(loss.fdr.raw_gains.shape, generator=gen))
+    teacher = [16 * torch.randn(1, 6, *size, generator=gen) for size in sizes]
+    student = [8 * torch.randn(1, 6, *size, generator=gen, requires_grad=True) for size in sizes]
+    scores = [torch.randn(1, 9, *size, generator=gen) for size in sizes]
+    loss.train()
+    random.seed(3)
+    one_pass = loss({'neck': student}, {'neck': teacher, 'cls_scores': scores}, batch)
+    grads = torch.autograd.grad(one_pass['loss_ifkd_feat'], [*student, loss.fdr.raw_gains])
+
+    random.seed(3)  # the same training ratio
+    adapted = loss.adapt(student)
+    masks = loss.hsm(teacher, adapted)
+    shifted = loss.ede(teacher, batch) if ede else teacher
+    out_t, out_s = loss.fdr(shifted, adapted, [fdr_lib.frs_mask(score) for score in scores])
+    two_sided = sum(((t - s).pow(2).sum(1, keepdim=True) * m).mean()
+                    for t, s, m in zip(out_t, out_s, masks))
+    torch.testing.assert_close(one_pass['loss_ifkd_feat'], two_sided, rtol=1e-5, atol=0)
+    for a, b in zip(grads, torch.autograd.grad(two_sided, [*student, loss.fdr.raw_gains])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert two_sided > 0 and all(g.abs().sum() > 0 for g in grads)
 
 
 def test_default_weights_are_the_released_codes():

@@ -28,7 +28,7 @@ Each level keeps its ``w`` on a (C, G, G) grid, resized bilinearly to the level'
 sizes change with the image) and then symmetrised on the centred grid.
 """
 import random
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -102,20 +102,39 @@ def bounded_gain(raw_gain: Tensor, size: Tuple[int, int], bound: float) -> Tenso
     return 1 + bound * torch.tanh(symmetric)
 
 
-def frequency_reconstruct(feature: Tensor, window: Tensor, frs: Tensor, weight: Tensor) -> Tensor:
+def half_spectrum(centred: Tensor) -> Tensor:
+    """A map on the centred (H, W) frequency grid in ``rfft2``'s layout, (..., H, W // 2 + 1).
+
+    Only for maps symmetric in ``k`` (``w(k) = w(-k)``, as ``M_binary`` and ``W_filter`` are):
+    their product with the spectrum of a real map is again Hermitian, so the half spectrum holds
+    all of it.
+    """
+    return torch.fft.ifftshift(centred, dim=(-2, -1))[..., :centred.shape[-1] // 2 + 1]
+
+
+def frequency_reconstruct(feature: Tensor, window: Tensor, frs: Tensor,
+                          weight: Union[Tensor, float]) -> Tensor:
     """``phi_FDR`` of one feature map (Algorithm 1, eq. 5-8).
+
+    Eq. 6-8 add the high band ``F_h = FFT(f) - FFT(f_l)`` to ``FFT(f_l M_FRS)``, which is
+    ``FFT(f - (1 - M_FRS) f_l)``; so ``phi_FDR(f) = iFFT(W_filter FFT(f - (1 - M_FRS) f_l))``
+    with ``f_l = iFFT(M_binary FFT(f))`` (eq. 5, 7): two round trips, the fewest the spatial
+    mask allows, with real-input FFTs (window and filter are symmetric, :func:`half_spectrum`).
+    It is linear in ``f`` for a fixed window, ``M_FRS`` and filter.
 
     Args:
         feature: (B, C, H, W).
         window: ``M_binary`` (H, W) of :func:`low_pass_window`.
         frs: ``M_FRS`` (B, 1, H, W) of :func:`frs_mask`.
-        weight: the filter ``W_filter`` on the centred spectrum, broadcastable to (B, C, H, W).
+        weight: the filter ``W_filter`` on the centred spectrum, symmetric in ``k`` and
+            broadcastable to (B, C, H, W), or a number.
     """
-    spec = spectrum(feature)
-    low = inverse_spectrum(spec * window)                        # eq. 5, 7: f_l
-    high_spec = spec * (1 - window)                              # eq. 6: F_h
-    filtered = (high_spec + spectrum(low * frs)) * weight        # eq. 8
-    return inverse_spectrum(filtered)
+    feature = full_precision(feature)
+    size = feature.shape[-2:]
+    low = torch.fft.irfft2(torch.fft.rfft2(feature) * half_spectrum(window), s=size)
+    if isinstance(weight, Tensor) and weight.dim() >= 2:
+        weight = half_spectrum(weight)
+    return torch.fft.irfft2(torch.fft.rfft2(feature - (1 - frs) * low) * weight, s=size)
 
 
 @register_model
@@ -164,15 +183,35 @@ class FrequencyDomainReconstruction(BaseModule):
     def forward(self, teacher: Sequence[Tensor], student: Sequence[Tensor],
                 frs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
         """Reconstructed (teacher, student) levels; ``frs`` is ``M_FRS`` per level."""
-        if not len(teacher) == len(student) == len(frs) == self.num_levels:
-            raise ValueError(f'FDR has {self.num_levels} level filters but got {len(teacher)} '
-                             f'teacher, {len(student)} student and {len(frs)} M_FRS levels')
+        self.check_levels(teacher, student, frs)
         ratio = self.draw_ratio()
         out_teacher, out_student = [], []
         for level, (t, s, m) in enumerate(zip(teacher, student, frs)):
-            size = tuple(t.shape[-2:])
-            window = low_pass_window(*size, ratio, device=t.device)
-            weight = self.level_filter(level, size)
+            window, weight = self.level_operators(level, t, ratio)
             out_teacher.append(frequency_reconstruct(t, window, m, weight))
             out_student.append(frequency_reconstruct(s, window, m, weight))
         return out_teacher, out_student
+
+    def difference(self, teacher: Sequence[Tensor], student: Sequence[Tensor],
+                   frs: Sequence[Tensor]) -> List[Tensor]:
+        """``phi_FDR(T) - phi_FDR(S)`` of every level in one pass, as ``phi_FDR(T - S)``
+        (:func:`frequency_reconstruct` is linear for a fixed window, ``M_FRS`` and filter)."""
+        self.check_levels(teacher, student, frs)
+        ratio = self.draw_ratio()
+        differences = []
+        for level, (t, s, m) in enumerate(zip(teacher, student, frs)):
+            window, weight = self.level_operators(level, t, ratio)
+            differences.append(frequency_reconstruct(t - s, window, m, weight))
+        return differences
+
+    def check_levels(self, teacher: Sequence[Tensor], student: Sequence[Tensor],
+                     frs: Sequence[Tensor]) -> None:
+        if not len(teacher) == len(student) == len(frs) == self.num_levels:
+            raise ValueError(f'FDR has {self.num_levels} level filters but got {len(teacher)} '
+                             f'teacher, {len(student)} student and {len(frs)} M_FRS levels')
+
+    def level_operators(self, level: int, feature: Tensor, ratio: float) -> Tuple[Tensor, Tensor]:
+        """``M_binary`` (H, W) and ``W_filter`` (C, H, W) of a level at ``feature``'s size."""
+        size = tuple(feature.shape[-2:])
+        return (low_pass_window(*size, ratio, device=feature.device),
+                self.level_filter(level, size))

@@ -38,9 +38,9 @@ def masked_level_sum(per_location: Tensor, mask: Optional[Tensor]) -> Tensor:
     return per_location.sum(dim=(1, 2, 3)).mean() / per_location[0, 0].numel()
 
 
-def feature_distance(teacher: Tensor, student: Tensor) -> Tensor:
-    """``sum_c (t - s)^2`` per location, (B, 1, H, W)."""
-    return (teacher - student).pow(2).sum(dim=1, keepdim=True)
+def squared_channel_norm(difference: Tensor) -> Tensor:
+    """``sum_c (t - s)^2`` per location of a teacher-student difference, (B, 1, H, W)."""
+    return difference.pow(2).sum(dim=1, keepdim=True)
 
 
 def soft_bce(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
@@ -129,9 +129,10 @@ class IFKDFeatureLoss(DistillLoss):
                     raise ValueError(f'level {level}: teacher class scores are '
                                      f'{tuple(m.shape[-2:])} but its features '
                                      f'{tuple(t.shape[-2:])}')
-            feat_t, feat_s = self.fdr(feat_t, feat_s, frs)
-        loss = sum(masked_level_sum(feature_distance(t, s), m)
-                   for t, s, m in zip(feat_t, feat_s, masks))
+            differences = self.fdr.difference(feat_t, feat_s, frs)
+        else:
+            differences = [t - s for t, s in zip(feat_t, feat_s)]
+        loss = sum(masked_level_sum(squared_channel_norm(d), m) for d, m in zip(differences, masks))
         return {'loss_ifkd_feat': self.alpha * loss}
 
 
