@@ -159,3 +159,34 @@ def test_demo_configs_keep_their_own_lr(path):
     cfg = Config.fromfile(path)
     assert not cfg.auto_scale_lr.enable
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and training_lr(cfg) == 1e-3
+
+
+DEMO_ROOTS = ['configs/demo/retinanet_r18_fpn_demo_synthetic-shiprs.py',
+              'configs/kd-rnet/demo/rotated-retinanet_r18_fpn_demo_synthetic-dota.py',
+              'configs/ars-detr/demo/ars-detr_r18_demo_synthetic-dota.py']
+
+
+def demo_runner_weights(path: str, work_dir: str, seed) -> dict:
+    """The initial weights of the runner tools/train.py (and tools/test.py without a checkpoint)
+    build for ``path``: built after the runner seeds itself, then ``init_weights()``."""
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg.work_dir, cfg.randomness.seed = work_dir, seed
+    cfg.model.backbone.init_cfg = None
+    model = Runner.from_cfg(cfg).model
+    model.init_weights()
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+@pytest.mark.parametrize('path', DEMO_ROOTS)
+def test_demo_configs_seed_their_runs(path, tmp_path):
+    """Every demo config inherits one of these roots: a run starts from the same weights on every
+    call (the untrained model's mAP is the same); without the seed it is not."""
+    first, again = (demo_runner_weights(path, str(tmp_path / name), 0) for name in 'ab')
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    if path == DEMO_ROOTS[0]:
+        unseeded = [demo_runner_weights(path, str(tmp_path / name), None) for name in 'cd']
+        assert not torch.equal(unseeded[0]['backbone.conv1.weight'],
+                               unseeded[1]['backbone.conv1.weight'])

@@ -71,6 +71,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     if args.checkpoint is None:
         runner.logger.warning('no checkpoint given: evaluating the initialised weights')
+        runner.model.init_weights()  # as training starts; seeded by the config's randomness
     metrics = runner.test()
     if is_main_process():
         with open(osp.join(cfg.work_dir, 'metrics.json'), 'w') as f:
