@@ -1,21 +1,13 @@
 # IFKD Table 3 baseline:
 # ARSD (Yang et al., TGRS 2022): multiscale core features imitation (MCFI: area-weighted FPN and
 # class-logit imitation on each object's level) and strict supervision regression distillation
-# (SSRD: GIoU to the teacher's boxes that beat the student's, which beat their anchors),
-# RetinaNet ResNet-50 teacher -> MobileNetV2 student. Train the teacher first (README).
+# (SSRD: GIoU to the teacher's boxes that beat the student's, which beat their anchors).
 # The paper's text could not be read here: the weights are the authors' released code's
 # (github youngfly/Remote-Sensing-Distillation, Distill_Atss): FPN imitation 0.01, class-logit
 # imitation 0.01, regression 0.1 x its GIoU loss weight 2.0 = 0.2 (ARSDLoss's docstring).
-_base_ = '../detectors/retinanet_mnv2_fpn_100e_sar-aircraft.py'
-teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_sar-aircraft.py',
-                   checkpoint='work_dirs/retinanet_r50_fpn_100e_sar-aircraft/epoch_100.pth')
-model = dict(
-    _delete_=True,
-    type='DetectionDistiller',
-    student={{_base_.model}},
-    teacher=teacher_cfg,
-    distill_losses=[
-        dict(type='ARSDLoss', head={{_base_.model.bbox_head}}, train_cfg={{_base_.model.train_cfg}},
-             student_channels=256, teacher_channels=256, feat_weight=0.01, cls_weight=0.01,
-             ssrd_weight=0.2)
-    ])
+_base_ = './_base_/distill_retinanet_r50-mnv2_fpn_100e_sar-aircraft.py'
+model = dict(distill_losses=[
+    dict(type='ARSDLoss', head={{_base_.model.student.bbox_head}},
+         train_cfg={{_base_.model.student.train_cfg}}, student_channels=256,
+         teacher_channels=256, feat_weight=0.01, cls_weight=0.01, ssrd_weight=0.2)
+])

@@ -1,11 +1,3 @@
-# IFKD Table 3 baseline: FitNet (Romero et al., ICLR 2015) hint loss on every FPN level,
-# RetinaNet ResNet-50 teacher -> MobileNetV2 student. Train the teacher first (README).
-_base_ = '../detectors/retinanet_mnv2_fpn_100e_shiprs.py'
-teacher_cfg = dict(config='configs/detectors/retinanet_r50_fpn_100e_shiprs.py',
-                   checkpoint='work_dirs/retinanet_r50_fpn_100e_shiprs/epoch_100.pth')
-model = dict(
-    _delete_=True,
-    type='DetectionDistiller',
-    student={{_base_.model}},
-    teacher=teacher_cfg,
-    distill_losses=[dict(type='FitNetLoss', student_channels=256, teacher_channels=256)])
+# IFKD Table 3 baseline: FitNet (Romero et al., ICLR 2015) hint loss on every FPN level.
+_base_ = './_base_/distill_retinanet_r50-mnv2_fpn_100e_shiprs.py'
+model = dict(distill_losses=[dict(type='FitNetLoss', student_channels=256, teacher_channels=256)])
