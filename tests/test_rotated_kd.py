@@ -99,10 +99,11 @@ def test_kd_rnet_default_sees_a_shift_common_to_all_logits_of_an_anchor():
     zt = [z + 6.0 for z in zs]
     expected = bernoulli_kl(zs, zt, 8.0)
     assert expected == pytest.approx(0.2054, abs=1e-4)
-    default = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), temperature_squared=False)
-    assert default['loss_kd_cls'].item() == pytest.approx(expected, rel=1e-5)
+    summed = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), temperature_squared=False,
+                     class_reduction='sum')
+    assert summed['loss_kd_cls'].item() == pytest.approx(expected, rel=1e-5)
     with_t2 = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5))
-    assert with_t2['loss_kd_cls'].item() == pytest.approx(64 * expected, rel=1e-5)
+    assert with_t2['loss_kd_cls'].item() == pytest.approx(64 * expected / 3, rel=1e-5)
     softmax = kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), temperature_squared=False,
                       distribution='softmax')
     assert softmax['loss_kd_cls'].item() < 1e-6
@@ -116,6 +117,21 @@ def test_kd_rnet_with_one_class_uses_a_bernoulli_and_refuses_the_softmax():
     assert losses['loss_kd_cls'].item() > 1.0
     with pytest.raises(ValueError, match="distribution='softmax' over a single class logit"):
         kd_rnet((zs, [0.] * 5), (zt, [0.] * 5), distribution='softmax')
+
+
+def test_kd_rnet_class_term_is_the_mean_kl_per_class_whatever_the_number_of_classes():
+    # a fresh student (focal prior logit -4.6) against a teacher confident of the background
+    # (-30) in every class: the summed form grows with K, the default stays the per-class KL
+    per_class = 64 * bernoulli_kl([-4.6], [-30.0], 8.0)
+    assert per_class == pytest.approx(64 * 0.7201, rel=1e-3)  # by hand: p 0.3601, q 0.0230
+    for classes in (1, 4, 15):
+        mean = kd_rnet(([-4.6] * classes, [0.] * 5), ([-30.0] * classes, [0.] * 5))
+        assert mean['loss_kd_cls'].item() == pytest.approx(per_class, rel=1e-5)
+        summed = kd_rnet(([-4.6] * classes, [0.] * 5), ([-30.0] * classes, [0.] * 5),
+                         class_reduction='sum')
+        assert summed['loss_kd_cls'].item() == pytest.approx(classes * per_class, rel=1e-5)
+    with pytest.raises(ValueError, match='class_reduction'):
+        KDRNetLoss(class_reduction='max')
 
 
 def test_kd_rnet_regression_covers_only_the_anchors_the_teacher_is_confident_about():
@@ -183,7 +199,7 @@ def test_kd_rnet_averages_over_anchors_of_all_levels_and_trains_the_student_only
                                      t.permute(0, 2, 3, 1).reshape(-1, 4), 8.0)
                   for s, t in zip(s_cls, t_cls)]
     assert losses['loss_kd_cls'].item() == pytest.approx(
-        64 * torch.cat(per_anchor).mean().item(), rel=1e-5)
+        64 * torch.cat(per_anchor).mean().item() / 4, rel=1e-5)
     sum(losses.values()).backward()
     assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in s_cls + s_reg)
 

@@ -13,8 +13,8 @@ model = dict(
     student={{_base_.model}},
     teacher=teacher_cfg,
     distill_losses=[
-        # defaults: distribution='sigmoid' (one Bernoulli per class), reg_score_thr=0.05
-        # (eq. 3 on the teacher's candidate detections), temperature_squared=True
+        # defaults: distribution='sigmoid' (one Bernoulli per class, averaged over the classes),
+        # reg_score_thr=0.05 (eq. 3 on the teacher's candidate detections), temperature_squared=True
         dict(type='KDRNetLoss', cls_weight=lambda_3, reg_weight=lambda_4, cls_temperature=8.0,
              reg_temperature=10.0)
     ])
