@@ -1,6 +1,7 @@
 """FRS (Du et al., "Distilling Object Detectors with Feature Richness", NeurIPS 2021)."""
 from typing import Dict, Optional
 
+import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from torch import Tensor
@@ -21,11 +22,16 @@ def masked_feature_loss(adapted_student: Tensor, teacher: Tensor, mask: Tensor) 
     return ((teacher - adapted_student).pow(2) * mask[:, None]).sum() / mask.sum()
 
 
+def masked_soft_bce(student_logits: Tensor, teacher_scores: Tensor, mask: Tensor) -> Tensor:
+    """``sum_ij S_ij sum_k BCE(sigmoid(y_S), p_T) / sum_ij S_ij`` over the batch, ``p_T`` the
+    teacher's sigmoid scores: one BCE call weighted by the (constant) mask and summed."""
+    return F.binary_cross_entropy_with_logits(
+        student_logits, teacher_scores, weight=mask[:, None], reduction='sum') / mask.sum()
+
+
 def masked_cls_loss(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor) -> Tensor:
     """``sum_ij S_ij sum_k BCE(sigmoid(y_S), sigmoid(y_T)) / sum_ij S_ij`` over the batch."""
-    bce = F.binary_cross_entropy_with_logits(
-        student_logits, teacher_logits.sigmoid(), reduction='none')
-    return (bce * mask[:, None]).sum() / mask.sum()
+    return masked_soft_bce(student_logits, teacher_logits.sigmoid(), mask)
 
 
 def warmup_factor(warmup_iters: int) -> float:
@@ -89,12 +95,15 @@ class FRSLoss(DistillLoss):
             if s_score.shape != t_score.shape:
                 raise ValueError(f'cls_scores: student {tuple(s_score.shape)} and teacher '
                                  f'{tuple(t_score.shape)} differ (anchors or classes)')
-            mask = richness_mask(t_score).to(t_feat.dtype)
+            # the teacher's sigmoid scores once (at least float32), for richness_mask and as
+            # the class term's target
+            t_prob = t_score.to(torch.promote_types(t_score.dtype, torch.float32)).sigmoid()
+            mask = t_prob.amax(1).to(t_feat.dtype)
             if mask.shape[-2:] != t_feat.shape[-2:]:
                 raise ValueError(f'cls_scores {tuple(mask.shape[-2:])} and neck '
                                  f'{tuple(t_feat.shape[-2:])} levels differ in size')
             feat_loss = feat_loss + masked_feature_loss(adapter(s_feat), t_feat, mask)
-            cls_loss = cls_loss + masked_cls_loss(s_score, t_score, mask)
+            cls_loss = cls_loss + masked_soft_bce(s_score, t_prob.to(t_score.dtype), mask)
         ramp = warmup_factor(self.warmup_iters)
         return dict(loss_frs_feat=ramp * self.feat_weight * feat_loss,
                     loss_frs_cls=ramp * self.cls_weight * cls_loss)

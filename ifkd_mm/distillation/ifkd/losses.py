@@ -43,12 +43,19 @@ def squared_channel_norm(difference: Tensor) -> Tensor:
     return difference.pow(2).sum(dim=1, keepdim=True)
 
 
-def soft_bce(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-    """``sum_c BCE(sigmoid(y_s), sigmoid(y_t))`` per location, (B, 1, H, W) (stable form)."""
+def masked_soft_bce(student_logits: Tensor, teacher_logits: Tensor,
+                    mask: Optional[Tensor]) -> Tensor:
+    """One level of eq. 13: ``1/N_l sum_ij M_ij sum_c BCE(sigmoid(y_s), sigmoid(y_t))``,
+    averaged over the batch; ``mask`` (B, 1, H, W), constant, or None (``M = 1``).
+
+    One BCE call from the logits (stable form), weighted by ``M`` and summed inside it: no
+    further class-sized map (per-class losses, weighted copy) is made.
+    """
+    student = full_precision(student_logits)
     target = full_precision(teacher_logits.detach()).sigmoid()
-    bce = F.binary_cross_entropy_with_logits(full_precision(student_logits), target,
-                                             reduction='none')
-    return bce.sum(dim=1, keepdim=True)
+    total = F.binary_cross_entropy_with_logits(student, target, weight=mask, reduction='sum')
+    batch, _, height, width = student.shape
+    return total / (batch * height * width)
 
 
 def check_levels(name: str, expected: int, **levels: Sequence[Tensor]) -> None:
@@ -186,8 +193,7 @@ class IFKDHeadLoss(DistillLoss):
         check_levels(type(self).__name__, len(scores_t), student_cls_scores=scores_s)
         masks = self.masks(student, teacher, batch, len(scores_t))
         check_levels(type(self).__name__, len(scores_t), hsm_masks=masks)
-        loss = sum(masked_level_sum(soft_bce(s, t), m)
-                   for s, t, m in zip(scores_s, scores_t, masks))
+        loss = sum(masked_soft_bce(s, t, m) for s, t, m in zip(scores_s, scores_t, masks))
         return {'loss_ifkd_head': self.beta * loss}
 
 

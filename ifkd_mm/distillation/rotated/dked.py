@@ -32,7 +32,7 @@ from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torch.func import functional_call
+from torch.autograd.function import once_differentiable
 
 from ...registry import MODELS, register_model
 from ..base import DistillBatch, DistillLoss, as_levels
@@ -205,6 +205,147 @@ def soft_label_focal(student_logits: Tensor, teacher_logits: Tensor, gamma: floa
 # Dynamic directional convolution
 # ------------------------------------------------------------------------------------------
 
+def bank_filters(bank: Tensor) -> Tensor:
+    """A DDC bank (K, C, C / groups, 3, 3) as the filters of one conv, (C K, C / groups, 3, 3).
+
+    Output channel ``c * K + k`` is kernel ``k`` of channel ``c`` (channel-major, so that each
+    conv group keeps its input channels).
+    """
+    return bank.transpose(0, 1).reshape(-1, *bank.shape[2:])
+
+
+def split_orientations(out: Tensor, orientations: int) -> Tensor:
+    """The output (B, C K, H, W) of :func:`bank_filters` as (B, K, C, H, W), a view."""
+    batch, channels, height, width = out.shape
+    return out.view(batch, channels // orientations, orientations, height,
+                    width).transpose(1, 2)
+
+
+class _TeacherStudentBank(torch.autograd.Function):
+    """``conv(cat([teacher, student]), filters)`` in one call, returned as the two halves.
+
+    The filters' gradient comes from the teacher's half only: for the student's half they are
+    constants, as if detached (the DDC is not trained by L_drfd), and the student's input gets
+    its gradient through them.
+    """
+
+    @staticmethod
+    def forward(ctx, teacher: Tensor, student: Tensor, filters: Tensor, padding: int,
+                groups: int) -> Tuple[Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(teacher, student, filters)
+        ctx.padding, ctx.groups = padding, groups
+        out = F.conv2d(torch.cat([teacher, student]), filters, padding=padding, groups=groups)
+        return out.split([teacher.shape[0], student.shape[0]])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_teacher: Optional[Tensor], grad_student: Optional[Tensor]):
+        teacher, student, filters = ctx.saved_tensors
+        conv = dict(bias_sizes=None, stride=(1, 1), padding=(ctx.padding, ctx.padding),
+                    dilation=(1, 1), transposed=False, output_padding=(0, 0), groups=ctx.groups)
+        grad_t = grad_s = grad_filters = None
+        if grad_teacher is not None and (ctx.needs_input_grad[0] or ctx.needs_input_grad[2]):
+            grad_t, grad_filters, _ = torch.ops.aten.convolution_backward(
+                grad_teacher, teacher, filters,
+                output_mask=(ctx.needs_input_grad[0], ctx.needs_input_grad[2], False), **conv)
+        if grad_student is not None and ctx.needs_input_grad[1]:
+            grad_s = torch.ops.aten.convolution_backward(
+                grad_student, student, filters, output_mask=(True, False, False), **conv)[0]
+        return grad_t, grad_s, grad_filters, None, None
+
+
+class _AttentionLogits(torch.autograd.Function):
+    """``sum_c v_c Y_k[c]^2`` (B, K, H, W) of responses Y (B, K, C, H, W), one orientation at a
+    time (no temporary of the responses' size in the forward pass)."""
+
+    @staticmethod
+    def forward(ctx, responses: Tensor, attention: Tensor) -> Tensor:
+        ctx.save_for_backward(responses, attention)
+        batch, orientations, _, height, width = responses.shape
+        logits = responses.new_empty(batch, orientations, height * width)
+        for k in range(orientations):
+            logits[:, k] = torch.matmul(attention, responses[:, k].square().flatten(2))
+        return logits.view(batch, orientations, height, width)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_logits: Tensor):
+        responses, attention = ctx.saved_tensors
+        # Y_k[c] dL/dlogit_k, in the responses' memory layout (the bank conv's)
+        scaled = torch.mul(responses, grad_logits.unsqueeze(2), out=torch.empty_like(responses))
+        grad_attention = None
+        if ctx.needs_input_grad[1]:
+            # sum over batch, orientations and locations of Y_k[c]^2 dL/dlogit_k, channel by
+            # channel: one dot product per (b, c, k) row of locations
+            rows = responses.shape[-2] * responses.shape[-1]
+            dots = torch.bmm(scaled.transpose(1, 2).reshape(-1, 1, rows),
+                             responses.transpose(1, 2).reshape(-1, rows, 1))
+            grad_attention = dots.view(responses.shape[0], responses.shape[2], -1).sum(dim=(0, 2))
+        grad_responses = None
+        if ctx.needs_input_grad[0]:
+            grad_responses = scaled.mul_(2 * attention.view(1, 1, -1, 1, 1))
+        return grad_responses, grad_attention
+
+
+class _OrientationSum(torch.autograd.Function):
+    """``sum_k a_k Y_k`` (B, C, H, W) of responses Y (B, K, C, H, W) and weights a
+    (B, K, H, W), accumulated in place (no temporary of the responses' size)."""
+
+    @staticmethod
+    def forward(ctx, responses: Tensor, weights: Tensor) -> Tensor:
+        ctx.save_for_backward(responses, weights)
+        total = responses[:, 0] * weights[:, :1]
+        for k in range(1, responses.shape[1]):
+            total.addcmul_(responses[:, k], weights[:, k:k + 1])
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        responses, weights = ctx.saved_tensors
+        grad_responses = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_responses = torch.mul(grad.unsqueeze(1), weights.unsqueeze(2),
+                                       out=torch.empty_like(responses))
+        if ctx.needs_input_grad[1]:
+            grad_weights = torch.stack([(grad * responses[:, k]).sum(dim=1)
+                                        for k in range(responses.shape[1])], dim=1)
+        return grad_responses, grad_weights
+
+
+def attention_logits(responses: Tensor, attention: Tensor) -> Tensor:
+    """The DDC's attention logits ``sum_c v_c Y_k[c]^2``, (B, K, H, W), of responses
+    (B, K, C, H, W) and per-channel weights ``v`` (C, )."""
+    return _AttentionLogits.apply(responses, attention.to(responses.dtype))
+
+
+def orientation_sum(responses: Tensor, weights: Tensor) -> Tensor:
+    """``sum_k a_k Y_k``, (B, C, H, W), of responses (B, K, C, H, W) and weights (B, K, H, W)."""
+    return _OrientationSum.apply(responses, weights.to(responses.dtype))
+
+
+def support_window(weight: Tensor) -> Tuple[slice, slice]:
+    """The rows and columns of the smallest window holding every nonzero of ``weight``
+    (..., H, W), over all leading dimensions; the first cell when there is none."""
+    nonzero = weight.ne(0).flatten(0, -3).any(dim=0)
+    rows, cols = nonzero.any(dim=1).nonzero(), nonzero.any(dim=0).nonzero()
+    if rows.numel() == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def window_with_halo(x: Tensor, rows: slice, cols: slice) -> Tensor:
+    """``x`` (..., H, W) on ``rows`` x ``cols`` and one cell around, zero outside the map: a
+    3x3 conv without padding of it is the padded conv of ``x`` on the window."""
+    height, width = x.shape[-2:]
+    top, bottom = max(rows.start - 1, 0), min(rows.stop + 1, height)
+    left, right = max(cols.start - 1, 0), min(cols.stop + 1, width)
+    pads = (left - cols.start + 1, cols.stop + 1 - right, top - rows.start + 1,
+            rows.stop + 1 - bottom)
+    return F.pad(x[..., top:bottom, left:right], pads)
+
+
 class DynamicDirectionalConv(nn.Module):
     """DDC: a 3x3 base kernel, its ``num_orientations`` rotated copies, mixed per location.
 
@@ -251,25 +392,42 @@ class DynamicDirectionalConv(nn.Module):
     def orientation_responses(self, x: Tensor, bank: Optional[Tensor] = None) -> Tensor:
         """``Y_k = W_k * x`` for every orientation k, (B, num_orientations, C, H, W)."""
         bank = self.bank() if bank is None else bank
-        orientations = bank.shape[0]
-        # output channel c * K + k: channel-major, so each conv group keeps its input channels
-        weight = bank.transpose(0, 1).reshape(self.channels * orientations, *bank.shape[2:])
-        out = F.conv2d(x, weight.to(x.dtype), padding=1, groups=self.groups)
-        batch, _, height, width = out.shape
-        return out.view(batch, self.channels, orientations, height, width).transpose(1, 2)
+        out = F.conv2d(x, bank_filters(bank).to(x.dtype), padding=1, groups=self.groups)
+        return split_orientations(out, bank.shape[0])
 
-    def orientation_weights(self, responses: Tensor) -> Tensor:
-        """The attention ``a_k = softmax_k(sum_c v_c Y_k[c]^2)`` per location, (B, K, H, W)."""
-        logits = (responses.pow(2) * self.attention.view(1, 1, -1, 1, 1)).sum(dim=2)
-        return logits.softmax(dim=1)
+    def teacher_student_responses(self, teacher: Tensor, student: Tensor, bank: Tensor,
+                                  padding: int = 1) -> Tuple[Tensor, Tensor]:
+        """:meth:`orientation_responses` of both in one conv, (B, K, C, H', W') each.
+
+        The bank gets its gradient from the teacher's responses only: for the student's it is a
+        constant (``bank.detach()``), through which the student's input gets its gradient.
+        ``padding`` 0 takes inputs already padded (:func:`window_with_halo`).
+        """
+        filters = bank_filters(bank).to(teacher.dtype)
+        t_out, s_out = _TeacherStudentBank.apply(teacher, student.to(teacher.dtype), filters,
+                                                 padding, self.groups)
+        return (split_orientations(t_out, bank.shape[0]),
+                split_orientations(s_out, bank.shape[0]))
+
+    def orientation_weights(self, responses: Tensor,
+                            attention: Optional[Tensor] = None) -> Tensor:
+        """The attention ``a_k = softmax_k(sum_c v_c Y_k[c]^2)`` per location, (B, K, H, W);
+        ``attention`` replaces ``v`` (e.g. detached)."""
+        attention = self.attention if attention is None else attention
+        return attention_logits(responses, attention).softmax(dim=1)
 
     def mix(self, responses: Tensor, weights: Tensor, bank: Tensor) -> Tensor:
-        """``sum_k a_k Y_k / ||sum_k a_k W_k||``, (B, C, H, W)."""
+        """``sum_k a_k Y_k / ||sum_k a_k W_k||``, (B, C, H, W).
+
+        ``||sum_k a_k W_k||^2 = sum_kl a_k a_l <W_k, W_l>`` per channel: the bank's Gram matrix
+        (C, K K) times the products ``a_k a_l`` (B, K K, H W), one matrix product.
+        """
         flat = bank.flatten(2).to(responses.dtype)  # (K, C, C / groups * 9)
-        gram = torch.einsum('kcn,lcn->ckl', flat, flat)
-        norm2 = torch.einsum('bkhw,ckl,blhw->bchw', weights, gram, weights)
-        mixed = (weights.unsqueeze(2) * responses).sum(dim=1)
-        return mixed / norm2.clamp(min=1e-12).sqrt()
+        gram = torch.einsum('kcn,lcn->ckl', flat, flat).flatten(1)
+        batch, _, height, width = weights.shape
+        pairs = (weights.unsqueeze(2) * weights.unsqueeze(1)).view(batch, -1, height * width)
+        norm2 = torch.matmul(gram, pairs).view(batch, -1, height, width)
+        return orientation_sum(responses, weights) / norm2.clamp(min=1e-12).sqrt()
 
     def forward(self, x: Tensor) -> Tensor:
         bank = self.bank()
@@ -359,6 +517,10 @@ class DKEDResponseLoss(DistillLoss):
 
     DDC and the adapter are children of the distiller: trained, then dropped at export.
 
+    Per level the DDC runs once on teacher and student together
+    (:meth:`DynamicDirectionalConv.teacher_student_responses`), and only on the window of the
+    cells where ``G^2 > 0`` (:func:`support_window`): both terms are 0 elsewhere.
+
     Args:
         student_channels, teacher_channels: FPN channels.
         strides: the FPN levels' strides (mmrotate rotated RetinaNet: 8 ... 128).
@@ -411,22 +573,30 @@ class DKEDResponseLoss(DistillLoss):
                 batch: DistillBatch) -> Dict[str, Tensor]:
         s_levels, t_levels = paired_levels(student, teacher, 'neck', len(self.strides))
         boxes = self.gt_boxes(batch, t_levels[0].device)
-        frozen_ddc = {name: p.detach() for name, p in self.ddc.named_parameters()}
         has_axes = self.ddc.num_orientations >= 4
         bank = self.ddc.bank()
+        frozen_bank, frozen_attention = bank.detach(), self.ddc.attention.detach()
         drfd, ddc = t_levels[0].new_zeros(()), t_levels[0].new_zeros(())
         for s, t, stride in zip(s_levels, t_levels, self.strides):
             size = t.shape[-2:]
             mask = self.masks(boxes, size, stride)
-            responses = self.ddc.orientation_responses(standardise_channels(t.float()), bank)
-            weights = self.ddc.orientation_weights(responses)
-            t_response = self.ddc.mix(responses, weights, bank).detach()
-            s_response = functional_call(self.ddc, frozen_ddc,
-                                         (standardise_channels(self.adapter(s).float()), ))
+            # both terms weigh each location by G^2: the DDC runs on the window where it is > 0
+            rows, cols = support_window(mask.pow(2))
+            t_responses, s_responses = self.ddc.teacher_student_responses(
+                window_with_halo(standardise_channels(t.float()), rows, cols),
+                window_with_halo(standardise_channels(self.adapter(s).float()), rows, cols),
+                bank, padding=0)
+            t_weights = self.ddc.orientation_weights(t_responses)
+            with torch.no_grad():
+                t_response = self.ddc.mix(t_responses, t_weights, frozen_bank)
+            s_response = self.ddc.mix(
+                s_responses, self.ddc.orientation_weights(s_responses, frozen_attention),
+                frozen_bank)
+            mask = mask[..., rows, cols]
             drfd = drfd + relative_response_error(t_response, s_response, mask)
             if has_axes:
-                ddc = ddc + axis_divergence(weights, self.axis_targets(boxes, size, stride),
-                                            mask)
+                targets = self.axis_targets(boxes, size, stride)[:, rows, cols]
+                ddc = ddc + axis_divergence(t_weights, targets, mask)
         return dict(loss_dked_drfd=self.loss_weight * drfd / len(t_levels),
                     loss_dked_ddc=self.ddc_loss_weight * ddc / len(t_levels))
 

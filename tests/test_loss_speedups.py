@@ -1,0 +1,335 @@
+"""Issue 14, item 2: the faster DKED response loss (DDC), FRS class term and IFKD head term
+compute the same values and gradients as the straightforward formulas they replace.
+
+Each reference below is the previous implementation's formula, written out here; inputs are
+odd-sized, 5 FPN levels, batch 2, 450 class channels (9 anchors x 50 classes) for the class terms.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ifkd_mm  # noqa: F401
+from ifkd_mm.distillation.base import DistillBatch
+from ifkd_mm.distillation.baselines.frs import (FRSLoss, masked_cls_loss, masked_soft_bce,
+                                                richness_mask)
+from ifkd_mm.distillation.ifkd import losses as ifkd_losses
+from ifkd_mm.distillation.ifkd.losses import IFKDHeadLoss
+from ifkd_mm.distillation.rotated.dked import (DKEDResponseLoss, DynamicDirectionalConv,
+                                               attention_logits, axis_target,
+                                               dominant_box_angle, orientation_sum,
+                                               oriented_gaussian_mask, rotate_kernel,
+                                               standardise_channels, support_window,
+                                               window_with_halo)
+
+from .test_rotated_kd import box_batch
+
+STRIDES = (8, 16, 32, 64, 128)
+IMAGE = (300, 370)  # odd level sizes: (38, 47), (19, 24), (10, 12), (5, 6), (3, 3)
+SIZES = [(math.ceil(IMAGE[0] / s), math.ceil(IMAGE[1] / s)) for s in STRIDES]
+CLASS_CHANNELS = 9 * 50
+
+
+def levels(channels, seed, dtype=torch.float32, grad=False, scale=1.0, offset=0.0):
+    gen = torch.Generator().manual_seed(seed)
+    return [(scale * torch.randn(2, channels, *size, generator=gen, dtype=dtype)
+             + offset).requires_grad_(grad) for size in SIZES]
+
+
+def assert_same(new, ref, rtol, atol_scale, scale=None):
+    """Equal to ``rtol`` and to ``atol_scale`` times ``scale`` (default: the reference's largest
+    magnitude); None (no gradient) only where the reference has none."""
+    assert (new is None) == (ref is None)
+    if ref is not None:
+        scale = float(ref.abs().max()) if scale is None else scale
+        torch.testing.assert_close(new, ref, rtol=rtol, atol=atol_scale * scale + 1e-30)
+
+
+def assert_same_gradients(new_value, ref_value, inputs, rtol, atol_scale):
+    """The gradients of two values w.r.t. ``inputs`` agree; the absolute tolerance scales with
+    the largest reference gradient of all inputs (some, e.g. the bias of an adapter followed by
+    a standardisation, are 0 up to rounding)."""
+    new_grads, ref_grads = gradients(new_value, inputs), gradients(ref_value, inputs)
+    scale = max((float(g.abs().max()) for g in ref_grads if g is not None), default=0.0)
+    for new, ref in zip(new_grads, ref_grads):
+        assert_same(new, ref, rtol, atol_scale, scale)
+
+
+def gradients(value, inputs):
+    return torch.autograd.grad(value, inputs, retain_graph=True, allow_unused=True)
+
+
+# ------------------------------------------------------------------------------------------
+# DKED: the DDC's pieces against the previous formulas
+# ------------------------------------------------------------------------------------------
+
+def reference_bank(weight, orientations):
+    return torch.stack([rotate_kernel(weight, k * (8 // orientations))
+                        for k in range(orientations)])
+
+
+def reference_responses(x, bank, groups):
+    orientations, channels = bank.shape[:2]
+    out = F.conv2d(x, bank.transpose(0, 1).reshape(channels * orientations, *bank.shape[2:]),
+                   padding=1, groups=groups)
+    batch, _, height, width = out.shape
+    return out.view(batch, channels, orientations, height, width).transpose(1, 2)
+
+
+def reference_weights(responses, attention):
+    return (responses.pow(2) * attention.view(1, 1, -1, 1, 1)).sum(dim=2).softmax(dim=1)
+
+
+def reference_mix(responses, weights, bank):
+    flat = bank.flatten(2)
+    gram = torch.einsum('kcn,lcn->ckl', flat, flat)
+    norm2 = torch.einsum('bkhw,ckl,blhw->bchw', weights, gram, weights)
+    return (weights.unsqueeze(2) * responses).sum(dim=1) / norm2.clamp(min=1e-12).sqrt()
+
+
+def reference_ddc(x, weight, attention, orientations, groups):
+    bank = reference_bank(weight, orientations)
+    responses = reference_responses(x, bank, groups)
+    weights = reference_weights(responses, attention)
+    return reference_mix(responses, weights, bank), weights
+
+
+def responses_like_the_bank_conv(gen, shape):
+    """(B, K, C, H, W) responses in the bank conv's memory layout (channel-major)."""
+    batch, orientations, channels, height, width = shape
+    return torch.randn(batch, channels, orientations, height, width, generator=gen,
+                       dtype=torch.float64).transpose(1, 2).requires_grad_()
+
+
+def test_attention_logits_and_orientation_sum_gradcheck_in_float64():
+    gen = torch.Generator().manual_seed(0)
+    for responses in (responses_like_the_bank_conv(gen, (2, 4, 3, 5, 7)),
+                      torch.randn(2, 4, 3, 5, 7, generator=gen, dtype=torch.float64,
+                                  requires_grad=True)):
+        attention = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
+        weights = torch.rand(2, 4, 5, 7, generator=gen, dtype=torch.float64,
+                             requires_grad=True)
+        assert torch.autograd.gradcheck(attention_logits, (responses, attention))
+        assert torch.autograd.gradcheck(orientation_sum, (responses, weights))
+        # the formulas they replace
+        torch.testing.assert_close(
+            attention_logits(responses, attention),
+            (responses.pow(2) * attention.view(1, 1, -1, 1, 1)).sum(dim=2))
+        torch.testing.assert_close(orientation_sum(responses, weights),
+                                   (weights.unsqueeze(2) * responses).sum(dim=1))
+
+
+@pytest.mark.parametrize('orientations,groups', [(8, None), (4, 2), (2, 1)])
+def test_ddc_forward_matches_the_previous_formula_with_its_gradients(orientations, groups):
+    torch.manual_seed(1)
+    ddc = DynamicDirectionalConv(6, num_orientations=orientations, groups=groups).double()
+    with torch.no_grad():
+        ddc.attention.copy_(torch.randn(6, dtype=torch.float64))
+    x = torch.randn(2, 6, 11, 9, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(2, 6, 11, 9, dtype=torch.float64)
+    out = ddc(x)
+    ref, _ = reference_ddc(x, ddc.weight, ddc.attention, orientations, ddc.groups)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    assert_same_gradients((probe * out).sum(), (probe * ref).sum(),
+                          [x, ddc.weight, ddc.attention], rtol=1e-10, atol_scale=1e-12)
+
+
+@pytest.mark.parametrize('groups', [None, 1])
+def test_teacher_student_responses_are_two_convs_and_train_the_bank_on_the_teacher_only(groups):
+    torch.manual_seed(2)
+    ddc = DynamicDirectionalConv(4, num_orientations=8, groups=groups).double()
+    bank = ddc.bank()
+    teacher = torch.randn(2, 4, 7, 10, dtype=torch.float64, requires_grad=True)
+    student = torch.randn(2, 4, 7, 10, dtype=torch.float64, requires_grad=True)
+    t_out, s_out = ddc.teacher_student_responses(teacher, student, bank)
+    t_ref = reference_responses(teacher, bank, ddc.groups)
+    s_ref = reference_responses(student, bank.detach(), ddc.groups)
+    torch.testing.assert_close(t_out, t_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(s_out, s_ref, rtol=1e-12, atol=1e-12)
+    gen = torch.Generator().manual_seed(3)
+    t_probe = torch.randn(t_out.shape, generator=gen, dtype=torch.float64)
+    s_probe = torch.randn(s_out.shape, generator=gen, dtype=torch.float64)
+    inputs = [teacher, student, ddc.weight]
+    for new_value, ref_value in (((t_probe * t_out).sum(), (t_probe * t_ref).sum()),
+                                 ((s_probe * s_out).sum(), (s_probe * s_ref).sum()),
+                                 ((t_probe * t_out).sum() + (s_probe * s_out).sum(),
+                                  (t_probe * t_ref).sum() + (s_probe * s_ref).sum())):
+        assert_same_gradients(new_value, ref_value, inputs, rtol=1e-10, atol_scale=1e-12)
+    # the student's half never reaches the bank; the teacher's never reaches the student
+    assert gradients((s_probe * s_out).sum(), [ddc.weight])[0] is None
+    assert gradients((t_probe * t_out).sum(), [student])[0] is None
+
+
+def test_window_with_halo_gives_the_padded_conv_on_the_window():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 9, 13, generator=gen, dtype=torch.float64)
+    filters = torch.randn(3, 1, 3, 3, generator=gen, dtype=torch.float64)
+    full = F.conv2d(x, filters, padding=1, groups=3)
+    for rows, cols in ((slice(0, 9), slice(0, 13)), (slice(0, 4), slice(5, 13)),
+                       (slice(3, 6), slice(2, 3)), (slice(8, 9), slice(0, 1))):
+        window = F.conv2d(window_with_halo(x, rows, cols), filters, groups=3)
+        torch.testing.assert_close(window, full[..., rows, cols], rtol=1e-12, atol=1e-12)
+
+
+def test_support_window_is_the_bounding_box_of_the_nonzeros_over_the_batch():
+    weight = torch.zeros(2, 1, 9, 13)
+    assert support_window(weight) == (slice(0, 1), slice(0, 1))
+    weight[0, 0, 2, 7] = 1e-30
+    weight[1, 0, 5, 3] = 0.5
+    assert support_window(weight) == (slice(2, 6), slice(3, 8))
+
+
+# ------------------------------------------------------------------------------------------
+# DKED: the response loss against the previous forward
+# ------------------------------------------------------------------------------------------
+
+def reference_response_loss(loss, student, teacher, batch):
+    """The previous DKEDResponseLoss.forward: the whole maps, the student's DDC run separately
+    with detached parameters, the teacher's DDC output detached."""
+    ddc = loss.ddc
+    orientations = ddc.num_orientations
+    boxes = [sample.gt_instances.bboxes for sample in batch.data_samples]
+    drfd = ddc_term = 0
+    for s, t, stride in zip(student, teacher, loss.strides):
+        size = t.shape[-2:]
+        mask = torch.stack([oriented_gaussian_mask(b, size, stride) for b in boxes]).unsqueeze(1)
+        t_out, t_weights = reference_ddc(standardise_channels(t.detach().float()), ddc.weight,
+                                         ddc.attention, orientations, ddc.groups)
+        s_out, _ = reference_ddc(standardise_channels(loss.adapter(s).float()),
+                                 ddc.weight.detach(), ddc.attention.detach(), orientations,
+                                 ddc.groups)
+        weight = mask.pow(2)
+        drfd = drfd + ((weight * (t_out.detach() - s_out).pow(2)).sum()
+                       / (weight * t_out.detach().pow(2)).sum().clamp(min=1e-12))
+        if orientations >= 4:
+            angles = torch.stack([dominant_box_angle(b, size, stride) for b in boxes])
+            target = axis_target(angles, orientations // 2).permute(0, 3, 1, 2)
+            p_axis = t_weights.view(len(boxes), 2, orientations // 2, *size).sum(dim=1)
+            kl = (torch.xlogy(target, target)
+                  - target * p_axis.clamp(min=1e-12).log()).sum(dim=1, keepdim=True)
+            ddc_term = ddc_term + (weight * kl).sum() / weight.sum().clamp(min=1e-12)
+    return dict(loss_dked_drfd=loss.loss_weight * drfd / len(teacher),
+                loss_dked_ddc=loss.ddc_loss_weight * ddc_term / len(teacher))
+
+
+# image 0: two boxes near the top left; image 1: one small box at the bottom right. On the
+# finer levels G^2 vanishes (underflows) over part of the map, so the DDC runs on a window.
+SPARSE = [[[60., 50., 40., 20., 0.5], [90., 70., 24., 12., -1.0]], [[330., 270., 16., 10., 1.2]]]
+
+
+@pytest.mark.parametrize('orientations,groups,boxes', [
+    (8, None, SPARSE), (4, 2, SPARSE), (2, None, SPARSE), (8, None, [[], []])])
+def test_response_loss_matches_the_previous_forward_values_and_gradients(orientations, groups,
+                                                                         boxes):
+    torch.manual_seed(5)
+    loss = DKEDResponseLoss(student_channels=5, teacher_channels=6, num_orientations=orientations,
+                            groups=groups, loss_weight=0.7, ddc_loss_weight=1.3)
+    with torch.no_grad():
+        loss.ddc.attention.copy_(torch.randn(6) / 3)
+    student = levels(5, 6, grad=True)
+    teacher = levels(6, 7, scale=20.0, offset=3.0)  # a trained teacher: larger, offset
+    batch = box_batch(boxes, IMAGE)
+    if boxes[0]:  # the window is smaller than the finest level
+        mask = torch.stack([oriented_gaussian_mask(sample.gt_instances.bboxes, SIZES[0], 8)
+                            for sample in batch.data_samples])
+        rows, cols = support_window(mask.pow(2))
+        assert (rows.stop - rows.start) * (cols.stop - cols.start) < SIZES[0][0] * SIZES[0][1]
+    new = loss(dict(neck=student), dict(neck=teacher), batch)
+    ref = reference_response_loss(loss, student, teacher, batch)
+    inputs = student + list(loss.adapter.parameters()) + [loss.ddc.weight, loss.ddc.attention]
+    for name in ('loss_dked_drfd', 'loss_dked_ddc'):
+        torch.testing.assert_close(new[name], torch.as_tensor(ref[name]), rtol=1e-5, atol=1e-7)
+    terms = [(new['loss_dked_drfd'], ref['loss_dked_drfd']),
+             (new['loss_dked_drfd'] + new['loss_dked_ddc'],
+              ref['loss_dked_drfd'] + ref['loss_dked_ddc'])]
+    if orientations >= 4 and boxes[0]:
+        assert new['loss_dked_ddc'] > 0
+        terms.append((new['loss_dked_ddc'], ref['loss_dked_ddc']))
+    for new_value, ref_value in terms:
+        assert_same_gradients(new_value, ref_value, inputs, rtol=1e-4, atol_scale=1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# FRS class term
+# ------------------------------------------------------------------------------------------
+
+def reference_masked_cls_loss(student_logits, teacher_logits, mask):
+    bce = F.binary_cross_entropy_with_logits(student_logits, teacher_logits.sigmoid(),
+                                             reduction='none')
+    return (bce * mask[:, None]).sum() / mask.sum()
+
+
+def test_frs_class_term_is_the_masked_bce_in_float64():
+    student = levels(CLASS_CHANNELS, 8, torch.float64, grad=True)
+    teacher = levels(CLASS_CHANNELS, 9, torch.float64, scale=3.0, offset=-2.0)
+    for s, t in zip(student, teacher):
+        mask = richness_mask(t).double()
+        ref = reference_masked_cls_loss(s, t, mask)
+        torch.testing.assert_close(masked_cls_loss(s, t, mask), ref, rtol=1e-12, atol=0)
+        new = masked_soft_bce(s, t.sigmoid(), mask)
+        torch.testing.assert_close(new, ref, rtol=1e-12, atol=0)
+        assert_same(gradients(new, [s])[0], gradients(ref, [s])[0], rtol=1e-10,
+                    atol_scale=1e-12)
+
+
+def test_frs_loss_matches_the_previous_forward_values_and_gradients():
+    torch.manual_seed(10)
+    loss = FRSLoss(student_channels=8, teacher_channels=16, warmup_iters=0)
+    s_neck, t_neck = levels(8, 11, grad=True), levels(16, 12)
+    s_cls = levels(CLASS_CHANNELS, 13, grad=True)
+    t_cls = levels(CLASS_CHANNELS, 14, scale=3.0, offset=-2.0)
+    new = loss(dict(neck=s_neck, cls_scores=s_cls), dict(neck=t_neck, cls_scores=t_cls), None)
+    feat = cls = 0
+    for adapter, s, t, s_score, t_score in zip(loss.adapters, s_neck, t_neck, s_cls, t_cls):
+        mask = t_score.detach().float().sigmoid().amax(1)
+        feat = feat + ((t - adapter(s)).pow(2) * mask[:, None]).sum() / mask.sum()
+        cls = cls + reference_masked_cls_loss(s_score, t_score, mask)
+    ref = dict(loss_frs_feat=loss.feat_weight * feat, loss_frs_cls=loss.cls_weight * cls)
+    inputs = s_neck + s_cls + list(loss.adapters.parameters())
+    for name in ref:
+        torch.testing.assert_close(new[name], ref[name], rtol=1e-6, atol=0)
+        assert_same_gradients(new[name], ref[name], inputs, rtol=1e-5, atol_scale=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# IFKD head term (eq. 13)
+# ------------------------------------------------------------------------------------------
+
+def reference_head_level(student_logits, teacher_logits, mask):
+    """The previous soft_bce and masked_level_sum: per-location class sums, then the mask."""
+    bce = F.binary_cross_entropy_with_logits(student_logits, teacher_logits.detach().sigmoid(),
+                                             reduction='none').sum(dim=1, keepdim=True)
+    if mask is not None:
+        bce = bce * mask
+    return bce.sum(dim=(1, 2, 3)).mean() / bce[0, 0].numel()
+
+
+def test_ifkd_head_level_term_is_the_masked_bce_of_eq13_in_float64():
+    student = levels(CLASS_CHANNELS, 15, torch.float64, grad=True)
+    teacher = levels(CLASS_CHANNELS, 16, torch.float64, scale=3.0, offset=-2.0)
+    gen = torch.Generator().manual_seed(17)
+    for s, t in zip(student, teacher):
+        for mask in (None, 2 * torch.rand(2, 1, *s.shape[-2:], generator=gen,
+                                          dtype=torch.float64)):
+            new, ref = ifkd_losses.masked_soft_bce(s, t, mask), reference_head_level(s, t, mask)
+            torch.testing.assert_close(new, ref, rtol=1e-12, atol=0)
+            assert_same(gradients(new, [s])[0], gradients(ref, [s])[0], rtol=1e-10,
+                        atol_scale=1e-12)
+
+
+@pytest.mark.parametrize('hsm', [dict(), None])
+def test_ifkd_head_loss_matches_the_previous_forward_values_and_gradients(hsm):
+    loss = IFKDHeadLoss(beta=0.5, hsm=hsm)
+    s_neck, t_neck = levels(16, 18, grad=True), levels(16, 19)
+    s_cls = levels(CLASS_CHANNELS, 20, grad=True)
+    t_cls = levels(CLASS_CHANNELS, 21, scale=3.0, offset=-2.0)
+    batch = DistillBatch(inputs=torch.zeros(2, 3, *IMAGE), data_samples=[],
+                         mean=torch.zeros(1, 3, 1, 1), std=torch.ones(1, 3, 1, 1))
+    new = loss(dict(neck=s_neck, cls_scores=s_cls), dict(neck=t_neck, cls_scores=t_cls),
+               batch)['loss_ifkd_head']
+    masks = loss.hsm(t_neck, s_neck) if hsm is not None else [None] * len(SIZES)
+    ref = 0.5 * sum(reference_head_level(s, t, m) for s, t, m in zip(s_cls, t_cls, masks))
+    torch.testing.assert_close(new, ref, rtol=1e-6, atol=0)
+    inputs = s_cls + s_neck
+    assert_same_gradients(new, ref, inputs, rtol=1e-5, atol_scale=1e-6)
