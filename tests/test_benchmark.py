@@ -34,15 +34,17 @@ def table_rows(printed: str) -> dict:
 
 
 def assert_positive_rows(rows: dict, methods: list) -> None:
-    """Every time and memory is a positive number; methods have an overhead, the others none."""
+    """Every time and memory is a positive number; methods have an overhead and a loss-module
+    time below their step time, the others neither."""
     assert set(rows) == {'run', 'student', 'teacher', *methods}
     for run in ['student', 'teacher', *methods]:
-        median, fastest, memory, overhead = rows[run]
+        median, fastest, losses, memory, overhead = rows[run]
         numbers = [float(median), float(fastest), float(memory)]
         if run in methods:
-            numbers.append(float(overhead.rstrip('x')))
+            numbers += [float(overhead.rstrip('x')), float(losses)]
+            assert float(losses) < float(median), (run, rows[run])
         else:
-            assert overhead == '-'
+            assert overhead == losses == '-'
         assert all(math.isfinite(n) and n > 0 for n in numbers), (run, rows[run])
 
 
@@ -57,6 +59,9 @@ def test_distill_step_benchmark_prints_a_row_per_method(synthetic_root, tmp_path
     assert 'MobileSAM weights: random' in printed
     saved = json.loads(out.read_text())
     assert [r['run'] for r in saved['results']] == ['student', 'teacher', *METHODS]
+    for result in saved['results'][2:]:
+        assert 0 < result['losses_median_s'] < result['median_s']
+        assert len(result['losses_times_s']) == 1
 
 
 def test_rotated_suite_times_kd_rnet_and_dked(synthetic_root, tmp_path, capsys):

@@ -239,3 +239,85 @@ def test_rotated_detectors_distil_in_the_mmrotate_scope(tmp_path):
     assert {'loss_cls', 'loss_bbox', 'loss_fitnet'} <= set(losses)
     total, _ = distiller.parse_losses(losses)
     assert torch.isfinite(total)
+
+
+def distillers_sharing_a_teacher(tmp_path, *teacher_autocasts):
+    """One distiller (FitNet + FRS) per ``teacher_autocast`` value, all with the same teacher."""
+    checkpoint = save_teacher(tmp_path, demo_model())
+    return [MODELS.build(dict(
+        type='DetectionDistiller', student=demo_model(),
+        teacher=dict(config=demo_model(), checkpoint=checkpoint), teacher_autocast=autocast,
+        distill_losses=[dict(type='FitNetLoss', student_channels=128, teacher_channels=128),
+                        dict(type='FRSLoss', student_channels=128, teacher_channels=128,
+                             warmup_iters=0)])) for autocast in teacher_autocasts]
+
+
+def test_teacher_autocast_off_leaves_the_losses_bit_identical(distiller):
+    from ifkd_mm.distillation.base import DistillBatch
+    from ifkd_mm.distillation.distiller import dense_head, recording
+
+    assert distiller.teacher_autocast is None
+    distiller.train()
+    inputs, samples = batch()
+    losses = distiller.loss(inputs, samples)
+    # reference: the full-precision step written out, outside the distiller
+    student_out, teacher_out = {}, {}
+    with recording(distiller.student, distiller.requires, student_out):
+        reference = distiller.student.loss(inputs, samples)
+    with torch.no_grad(), recording(distiller.teacher, distiller.requires, teacher_out):
+        dense_head(distiller.teacher)(distiller.teacher.extract_feat(inputs))
+    preprocessor = distiller.data_preprocessor
+    distill_batch = DistillBatch(inputs=inputs, data_samples=samples, mean=preprocessor.mean,
+                                 std=preprocessor.std, bgr_to_rgb=preprocessor._channel_conversion)
+    for module in distiller.distill_losses:
+        reference.update(module(student_out, teacher_out, distill_batch))
+    assert set(losses) == set(reference)
+    for name, value in losses.items():
+        values = value if isinstance(value, list) else [value]
+        expected = reference[name] if isinstance(value, list) else [reference[name]]
+        assert all(torch.equal(a, b) for a, b in zip(values, expected)), name
+
+
+def flat_tensors(outputs: dict) -> list:
+    """The tensors of recorded outputs, in order (nested lists and tuples flattened)."""
+    def flat(value):
+        if isinstance(value, torch.Tensor):
+            return [value]
+        return [t for item in value for t in flat(item)]
+    return [t for name in sorted(outputs) for t in flat(outputs[name])]
+
+
+def test_teacher_autocast_bfloat16_runs_the_teacher_in_reduced_precision(tmp_path):
+    full, reduced = distillers_sharing_a_teacher(tmp_path, None, 'bfloat16')
+    assert reduced.teacher_autocast is torch.bfloat16
+    assert next(reduced.teacher.parameters()).dtype == torch.float32
+    inputs, samples = batch()
+    with torch.no_grad():
+        exact, approx = full.teacher_outputs(inputs), reduced.teacher_outputs(inputs)
+    assert set(exact) == set(approx) == {'neck', 'cls_scores', 'bbox_preds', 'dense_head'}
+    # the head's outputs stay shared between 'dense_head' and 'cls_scores' / 'bbox_preds'
+    assert approx['cls_scores'] is approx['dense_head'][0]
+    assert approx['bbox_preds'] is approx['dense_head'][1]
+    exact_tensors, approx_tensors = flat_tensors(exact), flat_tensors(approx)
+    assert len(exact_tensors) == len(approx_tensors)
+    for a, b in zip(approx_tensors, exact_tensors):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        relative = float((a - b).norm() / b.norm())
+        # bfloat16 keeps 8 significant bits (rounding 2**-9 per operation): about 1% here
+        assert 0 < relative < 0.03, relative
+    reduced.train()
+    losses = reduced.loss(inputs, samples)
+    total, _ = reduced.parse_losses(losses)
+    total.backward()
+    assert torch.isfinite(total)
+    assert reduced.student.neck.fpn_convs[0].conv.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in reduced.teacher.parameters())
+
+
+def test_teacher_autocast_rejects_an_unknown_dtype(tmp_path):
+    # checked before the teacher is built: its checkpoint is never read
+    with pytest.raises(ValueError, match=r"teacher_autocast must be None or one of "
+                                         r"\['bfloat16', 'float16'\], got 'float8'"):
+        MODELS.build(dict(type='DetectionDistiller', student=demo_model(),
+                          teacher=dict(config=demo_model(), checkpoint=str(tmp_path / 'no.pth')),
+                          teacher_autocast='float8'))

@@ -3,7 +3,8 @@
 The teacher is kept outside the module tree (not a child module): it is never in the optimizer,
 in DDP's gradient sync, in ``state_dict`` (checkpoints hold the student and the loss modules'
 adapters only) or in ``init_weights``; it is moved with the distiller, stays in eval mode and runs
-under ``torch.no_grad()``. Prediction runs the student alone.
+under ``torch.no_grad()`` (optionally under autocast, ``teacher_autocast``). Prediction runs the
+student alone.
 """
 import contextlib
 import copy
@@ -19,6 +20,10 @@ from torch import Tensor, nn
 
 from ..registry import MODELS, register_model
 from .base import RECORDABLE, DistillBatch, DistillLoss
+
+#: ``teacher_autocast`` values -> the reduced precision the teacher's forward runs in
+TEACHER_AUTOCAST_DTYPES: Dict[str, torch.dtype] = dict(bfloat16=torch.bfloat16,
+                                                       float16=torch.float16)
 
 
 def dense_head(detector: nn.Module) -> nn.Module:
@@ -66,6 +71,55 @@ def recording(detector: nn.Module, names: Sequence[str], store: Dict[str, object
             handle.remove()
 
 
+def teacher_autocast_dtype(name: Optional[str]) -> Optional[torch.dtype]:
+    """The dtype of a ``teacher_autocast`` value (None: no autocast, full precision)."""
+    if name is None:
+        return None
+    if name not in TEACHER_AUTOCAST_DTYPES:
+        raise ValueError(f'teacher_autocast must be None or one of '
+                         f'{sorted(TEACHER_AUTOCAST_DTYPES)}, got {name!r}')
+    return TEACHER_AUTOCAST_DTYPES[name]
+
+
+def autocast_or_not(device_type: str,
+                    dtype: Optional[torch.dtype]) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device_type``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def to_float32(value, cast: Optional[Dict[int, object]] = None):
+    """A (nested list/tuple/dict of) recorded output(s) with every floating tensor in float32.
+
+    What is reached twice (``cls_scores`` and ``bbox_preds`` are items of ``dense_head``) is cast
+    once and stays shared; ``cast`` maps the ids of what was already cast to the result.
+    """
+    cast = {} if cast is None else cast
+    if id(value) not in cast:
+        if isinstance(value, Tensor):
+            cast[id(value)] = value.float() if value.is_floating_point() else value
+        elif isinstance(value, (list, tuple)):
+            cast[id(value)] = type(value)(to_float32(item, cast) for item in value)
+        elif isinstance(value, dict):
+            cast[id(value)] = {key: to_float32(item, cast) for key, item in value.items()}
+        else:
+            return value
+    return cast[id(value)]
+
+
+def recorded_outputs(detector: nn.Module, names: Sequence[str],
+                     batch_inputs: Tensor) -> Dict[str, object]:
+    """Run the detector's backbone and neck (and dense head if ``names`` reads it); record them."""
+    outputs: Dict[str, object] = {}
+    with recording(detector, names, outputs):
+        features = detector.extract_feat(batch_inputs)
+        if 'dense_head' in {'dense_head' if n in ('cls_scores', 'bbox_preds') else n
+                            for n in names}:
+            dense_head(detector)(features)
+    return outputs
+
+
 def build_teacher(teacher: Union[dict, ConfigDict]) -> nn.Module:
     """Build the teacher from ``dict(config=<file or model dict>, checkpoint=<file>)``."""
     config, checkpoint = teacher.get('config'), teacher.get('checkpoint')
@@ -104,6 +158,11 @@ class DetectionDistiller(BaseDetector):
         distill_losses: configs of :class:`DistillLoss` modules; the losses they return are added
             to the student's own (``L = L_GT + sum of the weighted distillation losses``).
         data_preprocessor: defaults to the student's; the teacher sees the same batch.
+        teacher_autocast: None (default: the teacher runs in full precision), ``'bfloat16'`` or
+            ``'float16'``: the teacher's forward runs under ``torch.autocast`` to that dtype on the
+            inputs' device and everything it records is cast back to float32 before the loss
+            modules read it. Faster only where the device has reduced-precision units (GPU tensor
+            cores); on a CPU without them (AVX2 only) the teacher runs many times slower.
     """
 
     def __init__(self,
@@ -111,11 +170,13 @@ class DetectionDistiller(BaseDetector):
                  teacher: dict,
                  distill_losses: Sequence[dict] = (),
                  data_preprocessor: Optional[dict] = None,
+                 teacher_autocast: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         student = copy.deepcopy(student)
         if data_preprocessor is None:
             data_preprocessor = student.get('data_preprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.teacher_autocast = teacher_autocast_dtype(teacher_autocast)
         self.student = MODELS.build(student)
         object.__setattr__(self, 'teacher', build_teacher(teacher))
         self.distill_losses = nn.ModuleList(MODELS.build(cfg) for cfg in distill_losses)
@@ -145,10 +206,7 @@ class DetectionDistiller(BaseDetector):
             losses = self.student.loss(batch_inputs, batch_data_samples)
         with torch.no_grad():
             teacher_out = self.teacher_outputs(batch_inputs)
-        batch = DistillBatch(
-            inputs=batch_inputs, data_samples=batch_data_samples,
-            mean=self.data_preprocessor.mean, std=self.data_preprocessor.std,
-            bgr_to_rgb=bool(getattr(self.data_preprocessor, '_channel_conversion', False)))
+        batch = self.distill_batch(batch_inputs, batch_data_samples)
         for module in self.distill_losses:
             for name, value in module(student_out, teacher_out, batch).items():
                 if not torch.isfinite(value).all():
@@ -163,14 +221,20 @@ class DetectionDistiller(BaseDetector):
         return losses
 
     def teacher_outputs(self, batch_inputs: Tensor) -> Dict[str, object]:
-        """The recorded outputs of the frozen teacher (its dense head only if a loss reads it)."""
-        outputs: Dict[str, object] = {}
-        with recording(self.teacher, self.requires, outputs):
-            features = self.teacher.extract_feat(batch_inputs)
-            if 'dense_head' in {'dense_head' if n in ('cls_scores', 'bbox_preds') else n
-                                for n in self.requires}:
-                dense_head(self.teacher)(features)
-        return outputs
+        """The recorded outputs of the frozen teacher (its dense head only if a loss reads it).
+
+        Under ``teacher_autocast`` they are computed in reduced precision and returned in float32.
+        """
+        with autocast_or_not(batch_inputs.device.type, self.teacher_autocast):
+            outputs = recorded_outputs(self.teacher, self.requires, batch_inputs)
+        return outputs if self.teacher_autocast is None else to_float32(outputs)
+
+    def distill_batch(self, batch_inputs: Tensor, batch_data_samples: list) -> DistillBatch:
+        """The batch as the loss modules see it, with the data preprocessor's normalisation."""
+        return DistillBatch(
+            inputs=batch_inputs, data_samples=batch_data_samples,
+            mean=self.data_preprocessor.mean, std=self.data_preprocessor.std,
+            bgr_to_rgb=bool(getattr(self.data_preprocessor, '_channel_conversion', False)))
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: list, rescale: bool = True):
         return self.student.predict(batch_inputs, batch_data_samples, rescale=rescale)

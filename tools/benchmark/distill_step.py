@@ -3,7 +3,8 @@
     python tools/benchmark/distill_step.py [--suite horizontal|rotated] [--student CONFIG] \
         [--teacher CONFIG] [--methods fitnet at fkd insdist fgd frs arsd ifkd ...] \
         [--img-size 512] [--batch-size 2] [--steps 5] [--warmup 2] [--device cpu|cuda] \
-        [--threads N] [--sam-checkpoint PATH] [--data-root DIR] [--out results.json]
+        [--threads N] [--teacher-autocast bfloat16|float16] [--sam-checkpoint PATH] \
+        [--data-root DIR] [--out results.json]
 
 ``--suite`` picks the default student, teacher, methods and data (:data:`SUITES`):
 ``horizontal`` (RetinaNet R50 -> R18 on ShipRSImageNet; FitNet, AT, FKD, InsDist, FGD, FRS, ARSD,
@@ -25,12 +26,21 @@ that batch, in this process, one after the other:
   skips the teacher's head when no loss reads it (fitnet, at, fkd, insdist, fgd), so their
   overhead can be below 1;
 * each method: the same training step of ``DetectionDistiller`` with the method's loss modules
-  (student forward and losses, teacher forward, the distillation losses, backward, step).
+  (student forward and losses, teacher forward, the distillation losses, backward, step);
+  then its loss modules alone: the forward of every one of them and the backward of their summed
+  losses, on student and teacher outputs recorded once on the batch (the student's as leaf
+  tensors requiring grad, so that the backward stops at them), a fresh ``DistillBatch`` per step
+  as the distiller makes (the online EDE's MobileSAM runs in it).
+
+With ``--teacher-autocast``, the teacher's forward runs under ``torch.autocast`` to that dtype, in
+the ``teacher`` run and in every method (``DetectionDistiller(teacher_autocast=...)``, which also
+casts the recorded teacher outputs back to float32 for the loss modules).
 
 The loss modules are the ``model.distill_losses`` of the method's config in ``configs/baselines``,
 ``configs/ifkd``, ``configs/kd-rnet`` or ``configs/dked`` (:data:`METHODS`), with
-``student_channels``/``teacher_channels`` set to the two necks' ``out_channels``. ``ifkd`` is FDR + HSM (EDE off); ``ifkd-ede-online`` is the full
-IFKD (EDE + FDR + HSM) running MobileSAM on the batch at every step; ``ifkd-ede-cached`` is the
+``student_channels``/``teacher_channels`` set to the two necks' ``out_channels``. ``ifkd`` is
+FDR + HSM (EDE off); ``ifkd-ede-online`` is the full IFKD (EDE + FDR + HSM) running MobileSAM on
+the batch at every step; ``ifkd-ede-cached`` is the
 full IFKD reading the MobileSAM prior from ``data_sample.gt_sem_seg``, loaded by the
 ``LoadSAMPrior`` transform from PNGs that ``tools/ifkd/precompute_sam_prior.py``'s
 ``precompute_priors`` writes for the batch's images before timing. ``dked`` trains its DDC
@@ -43,12 +53,14 @@ too. Weights do not change the step time.
 
 Reported per run: the median and the minimum (less sensitive to other processes on a shared
 machine) of ``--steps`` timed steps after ``--warmup`` untimed ones, in seconds (on CUDA
-synchronised before and after each step); the peak memory growth (MiB) over the state before the
-run's model was built, so weights, gradients, optimizer state and activations (and the teacher
-and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build, warm-up and timed
-steps, in this process; on CPU the growth of ``ru_maxrss`` over a build and :data:`PROBE_STEPS`
-steps in a fresh process, forked from a server that only imported the libraries; and a method's
-overhead = its median step / (median student step + median teacher forward).
+synchronised before and after each step); for a method, the median of as many timed calls of its
+loss modules alone (after as many warm-up ones); the peak memory growth (MiB) over the state
+before the run's model was built, so weights, gradients, optimizer state and activations (and the
+teacher and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build, warm-up
+and timed steps, in this process; on CPU the growth of ``ru_maxrss`` over a build and
+:data:`PROBE_STEPS` steps in a fresh process, forked from a server that only imported the
+libraries; and a method's overhead = its median step / (median student step + median teacher
+forward).
 """
 import argparse
 import copy
@@ -82,7 +94,10 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 import ifkd_mm  # noqa: E402,F401  (registers the distiller, losses and datasets)
-from ifkd_mm.distillation.distiller import build_teacher, dense_head  # noqa: E402
+from ifkd_mm.distillation.distiller import (TEACHER_AUTOCAST_DTYPES,  # noqa: E402
+                                            DetectionDistiller, autocast_or_not,
+                                            build_teacher, dense_head, recorded_outputs,
+                                            teacher_autocast_dtype)
 from ifkd_mm.distillation.ifkd.ede import build_mobile_sam  # noqa: E402
 from ifkd_mm.registry import DATASETS, MODELS  # noqa: E402
 from tools.ifkd.precompute_sam_prior import precompute_priors  # noqa: E402
@@ -154,6 +169,8 @@ class Bench:
         device: ``'cpu'`` or ``'cuda'``.
         threads: torch's CPU threads.
         scope: the registry scope of the configs (``default_scope``).
+        teacher_autocast: the dtype name the teacher's forward runs in under autocast, or None
+            (full precision).
     """
     student: dict
     student_checkpoint: str
@@ -164,6 +181,7 @@ class Bench:
     device: str
     threads: int
     scope: str
+    teacher_autocast: Optional[str] = None
 
 
 @dataclass
@@ -175,6 +193,8 @@ class Result:
     times_s: List[float]
     peak_memory_mib: float
     overhead: Optional[float] = None
+    losses_median_s: Optional[float] = None
+    losses_times_s: Optional[List[float]] = None
 
 
 def without_pretrained(config):
@@ -241,28 +261,40 @@ def init_weights(model: nn.Module) -> nn.Module:
     return model
 
 
+def run_batch(bench: Bench, run: str) -> Tuple[Tensor, list]:
+    """The batch ``run`` trains on: with the cached MobileSAM prior for ``ifkd-ede-cached``."""
+    return bench.batches['cached' if METHODS.get(run, ('', None))[1] == 'cached' else 'plain']
+
+
+def build_distiller(bench: Bench, method: str) -> DetectionDistiller:
+    """The method's distiller from the bench's student weights, on the device, in training mode."""
+    model = MODELS.build(dict(type='DetectionDistiller', student=bench.student,
+                              teacher=bench.teacher, distill_losses=bench.losses[method],
+                              teacher_autocast=bench.teacher_autocast))
+    model.student.load_state_dict(torch.load(bench.student_checkpoint, map_location='cpu'))
+    return model.to(bench.device).train()
+
+
 def build_step(bench: Bench, run: str) -> Callable[[], None]:
     """A closure running one step of ``run`` (``'student'``, ``'teacher'`` or a method)."""
     torch.manual_seed(0)
     if run == 'teacher':
         teacher = build_teacher(bench.teacher).to(bench.device)
         inputs = bench.batches['plain'][0]
+        dtype = teacher_autocast_dtype(bench.teacher_autocast)
 
         def forward() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast_or_not(inputs.device.type, dtype):
                 dense_head(teacher)(teacher.extract_feat(inputs))
         return forward
     if run == 'student':
-        model = student = MODELS.build(bench.student)
+        model = MODELS.build(bench.student)
+        model.load_state_dict(torch.load(bench.student_checkpoint, map_location='cpu'))
+        model.to(bench.device).train()
     else:
-        model = MODELS.build(dict(type='DetectionDistiller', student=bench.student,
-                                  teacher=bench.teacher, distill_losses=bench.losses[run]))
-        student = model.student
-    student.load_state_dict(torch.load(bench.student_checkpoint, map_location='cpu'))
-    model.to(bench.device).train()
+        model = build_distiller(bench, run)
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(bench.optim_wrapper))
-    inputs, samples = bench.batches['cached' if METHODS.get(run, ('', None))[1] == 'cached'
-                                    else 'plain']
+    inputs, samples = run_batch(bench, run)
 
     def train_step() -> None:
         with optim_wrapper.optim_context(model):
@@ -272,6 +304,42 @@ def build_step(bench: Bench, run: str) -> Callable[[], None]:
             raise FloatingPointError(f'{run}: the training loss is {float(loss)}')
         optim_wrapper.update_params(loss)
     return train_step
+
+
+def nested_tensors(value) -> List[Tensor]:
+    """The floating tensors in a (nested list/tuple/dict of) recorded output(s)."""
+    if isinstance(value, Tensor):
+        return [value] if value.is_floating_point() else []
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in nested_tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in nested_tensors(item)]
+    return []
+
+
+def build_loss_step(bench: Bench, method: str) -> Callable[[], None]:
+    """A closure running the method's loss modules alone: forward, and backward of their sum.
+
+    The student's and teacher's outputs are recorded once, under no_grad; the student's then
+    require grad as leaves, whose gradients (and the modules') are cleared before each backward.
+    """
+    torch.manual_seed(0)
+    model = build_distiller(bench, method)
+    inputs, samples = run_batch(bench, method)
+    with torch.no_grad():
+        student_out = recorded_outputs(model.student, model.requires, inputs)
+        teacher_out = model.teacher_outputs(inputs)
+    leaves = [leaf.requires_grad_(True) for leaf in nested_tensors(student_out)]
+
+    def loss_step() -> None:
+        batch = model.distill_batch(inputs, samples)
+        losses = [value for module in model.distill_losses
+                  for value in module(student_out, teacher_out, batch).values()]
+        model.distill_losses.zero_grad(set_to_none=True)
+        for leaf in leaves:
+            leaf.grad = None
+        sum(losses).backward()
+    return loss_step
 
 
 def synchronize(device: str) -> None:
@@ -307,6 +375,15 @@ def measure(bench: Bench, run: str, warmup: int,
     del step
     gc.collect()
     return times, peak
+
+
+def measure_losses(bench: Bench, method: str, warmup: int, steps: int) -> List[float]:
+    """Times of the method's loss modules alone (:func:`build_loss_step`), in this process."""
+    loss_step = build_loss_step(bench, method)
+    times = time_steps(loss_step, warmup, steps, bench.device)
+    del loss_step
+    gc.collect()
+    return times
 
 
 def rss_growth(bench: Bench, run: str) -> float:
@@ -345,12 +422,14 @@ def cpu_peak_memory(bench: Bench, runs: Sequence[str]) -> Dict[str, float]:
 
 def table(results: Sequence[Result]) -> str:
     """The results as a markdown table."""
-    lines = ['| run | median step (s) | min step (s) | peak memory (MiB) | overhead |',
-             '|---|---:|---:|---:|---:|']
+    lines = ['| run | median step (s) | min step (s) | median losses (s) | peak memory (MiB) '
+             '| overhead |',
+             '|---|---:|---:|---:|---:|---:|']
     for r in results:
+        losses = '-' if r.losses_median_s is None else f'{r.losses_median_s:.4f}'
         overhead = '-' if r.overhead is None else f'{r.overhead:.2f}x'
-        lines.append(f'| {r.run} | {r.median_s:.3f} | {r.min_s:.3f} | {r.peak_memory_mib:.0f} '
-                     f'| {overhead} |')
+        lines.append(f'| {r.run} | {r.median_s:.3f} | {r.min_s:.3f} | {losses} '
+                     f'| {r.peak_memory_mib:.0f} | {overhead} |')
     return '\n'.join(lines)
 
 
@@ -371,6 +450,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument('--threads', type=int,
                         help="torch's CPU threads (default: torch's own choice)")
+    parser.add_argument('--teacher-autocast', choices=sorted(TEACHER_AUTOCAST_DTYPES),
+                        help="run the teacher's forward under torch.autocast to this dtype, in "
+                             'the teacher run and every method (default: full precision)')
     parser.add_argument('--sam-checkpoint',
                         help='MobileSAM vit_t weights for the EDE methods (default: random)')
     parser.add_argument('--data-root',
@@ -406,8 +488,10 @@ def prepare(args: argparse.Namespace, tmp: str) -> Tuple[Bench, List[str]]:
     init_default_scope(scope)
     student = without_pretrained(student_cfg.model.to_dict())
     teacher = without_pretrained(teacher_cfg.model.to_dict())
+    precision = (f'under torch.autocast({args.teacher_autocast})' if args.teacher_autocast
+                 else 'in full precision')
     notes = [f'student: training step of {args.student}',
-             f'teacher: forward of {args.teacher}',
+             f'teacher: forward of {args.teacher}, {precision} (in every method too)',
              'student and teacher weights: random (init_weights(), saved to temporary files)']
     torch.manual_seed(0)
     student_checkpoint, checkpoint = osp.join(tmp, 'student.pth'), osp.join(tmp, 'teacher.pth')
@@ -447,7 +531,7 @@ def prepare(args: argparse.Namespace, tmp: str) -> Tuple[Bench, List[str]]:
                   teacher=dict(config=teacher, checkpoint=checkpoint),
                   optim_wrapper=student_cfg.optim_wrapper.to_dict(), losses=losses,
                   batches=batches, device=args.device, threads=torch.get_num_threads(),
-                  scope=scope)
+                  scope=scope, teacher_autocast=args.teacher_autocast)
     return bench, notes
 
 
@@ -461,18 +545,26 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
         bench, notes = prepare(args, tmp)
         times = {}
         peaks = {}
+        loss_times = {}
         for i, run in enumerate(runs, 1):
             print(f'[{i}/{len(runs)}] {run}: {args.warmup} warm-up + {args.steps} timed steps',
                   flush=True)
             times[run], peaks[run] = measure(bench, run, args.warmup, args.steps)
             print('    step times (s): ' + ' '.join(f'{t:.3f}' for t in times[run]), flush=True)
+            if run in METHODS:
+                loss_times[run] = measure_losses(bench, run, args.warmup, args.steps)
+                print('    loss modules alone (s): '
+                      + ' '.join(f'{t:.3f}' for t in loss_times[run]), flush=True)
         if args.device == 'cpu':
             peaks = cpu_peak_memory(bench, runs)
     medians = {run: statistics.median(t) for run, t in times.items()}
     base = medians['student'] + medians['teacher']
     results = [Result(run=run, median_s=medians[run], min_s=min(times[run]), times_s=times[run],
                       peak_memory_mib=peaks[run],
-                      overhead=medians[run] / base if run in METHODS else None)
+                      overhead=medians[run] / base if run in METHODS else None,
+                      losses_median_s=(statistics.median(loss_times[run]) if run in loss_times
+                                       else None),
+                      losses_times_s=loss_times.get(run))
                for run in runs]
     if args.device == 'cuda':
         device = torch.cuda.get_device_name()
@@ -486,6 +578,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
               f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}',
               f'step time: median (and min) of {args.steps} timed steps after {args.warmup} '
               'warm-up ones',
+              "losses: median time of the method's loss modules alone (forward and backward of "
+              'their sum on student and teacher outputs recorded once), as many calls',
               f'peak memory: {memory}',
               'overhead: method step / (student step + teacher forward)']
     print('\n' + table(results) + '\n\n' + '\n'.join(notes), flush=True)
