@@ -109,8 +109,8 @@ def test_ifkd_configs_are_found():
     names = {osp.relpath(p, osp.join(REPO, 'configs')) for p in IFKD_CONFIGS}
     assert {'ifkd/ifkd-paper-weights_retinanet_r50-mnv2_fpn_100e_shiprs.py',
             'ifkd/ifkd-paper-weights_retinanet_r50-mnv2_fpn_100e_sar-aircraft.py',
-            'demo/ifkd_retinanet_r50-r18_fpn_demo_synthetic-shiprs.py'} < names
-    assert len(names) >= 18 and len(SCHEDULE_100E) >= 30 and len(DEMOS) == 4
+            'demo/ifkd_retinanet_r34-r18_fpn_demo_synthetic-shiprs.py'} < names
+    assert len(names) >= 18 and len(SCHEDULE_100E) >= 30 and len(DEMOS) == 5
 
 
 @pytest.mark.parametrize('path', IFKD_CONFIGS, ids=lambda p: osp.relpath(p, REPO))

@@ -8,7 +8,7 @@ import torch
 
 from .conftest import REPO, run, scalars, tiny_config
 
-IFKD_DEMO = osp.join(REPO, 'configs/demo/ifkd_retinanet_r50-r18_fpn_demo_synthetic-shiprs.py')
+IFKD_DEMO = osp.join(REPO, 'configs/demo/ifkd_retinanet_r34-r18_fpn_demo_synthetic-shiprs.py')
 
 
 def test_teacher_ifkd_export_test(synthetic_root, tmp_path):
