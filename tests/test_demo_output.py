@@ -12,10 +12,10 @@ from tools import results_table, run_stage
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 TRAIN_LOG = """\
-2026/11/30 10:00:00 - mmengine - INFO - Config:
+10:00:00 - mmengine - INFO - Config:
 train_cfg = dict(max_epochs=12, type='EpochBasedTrainLoop', val_interval=12)
-2026/11/30 10:00:05 - mmengine - INFO - Epoch(train)  [1][ 5/12]  lr: 1e-3  loss: 2.5000  loss_cls: 1.0
-2026/11/30 10:00:09 - mmengine - INFO - Epoch(train)  [3][10/12]  lr: 1e-3  loss: 1.2500  loss_cls: 0.7
+10:00:05 - mmengine - INFO - Epoch(train)  [1][ 5/12]  lr: 1e-3  loss: 2.5000  loss_cls: 1.0
+10:00:09 - mmengine - INFO - Epoch(train)  [3][10/12]  lr: 1e-3  loss: 1.2500  loss_cls: 0.7
 """
 
 

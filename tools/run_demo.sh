@@ -72,6 +72,8 @@ stage "export the distilled student" export -- \
 evaluate "test the teacher" "$teacher" "$(last "$teacher")" teacher
 evaluate "test the student alone" "$student" "$(last "$student")" student
 evaluate "test the distilled student" "$student" "$work/$distilled/student.pth" ifkd_student
+# both pictures in one stage: $0 python, $1 work dir, $2 configs, $3/$4 teacher config/checkpoint,
+# $5/$6 student config/checkpoint, $7 distilled student, $8 distillation run, ${@:9} cfg-options
 stage "draw detections and loss curves" pictures -- bash -c '
   "$0" tools/compare_detections.py --out "$1/comparison.png" --index 0 \
     --model "teacher R34" "$2/$3.py" "$4" --model "student R18" "$2/$5.py" "$6" \
@@ -81,7 +83,8 @@ stage "draw detections and loss curves" pictures -- bash -c '
   "$work/$distilled/student.pth" "$distilled" "${options[@]}"
 
 echo
-"$py" tools/results_table.py --title "IFKD demo, synthetic ShipRSImageNet val (COCO bbox), seed $seed" \
+title="IFKD demo, synthetic ShipRSImageNet val (COCO bbox), seed $seed"
+"$py" tools/results_table.py --title "$title" \
   --row "teacher RetinaNet R34" "$work/test_teacher/metrics.json" \
   --row "student R18 alone" "$work/test_student/metrics.json" \
   --row "student R18 distilled with IFKD" "$work/test_ifkd_student/metrics.json" \

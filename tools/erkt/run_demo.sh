@@ -89,8 +89,8 @@ for name in "${teachers[@]}"; do
   rows+=(--row "teacher $name" "$work/${name}_demo_synthetic-nwpu45/test/metrics.json")
 done
 echo
-"$py" tools/results_table.py --digits 1 \
-  --title "ERKT-Net demo, synthetic NWPU-RESISC45 (5 classes, train ratio 50%, test split), seed $seed" \
+title="ERKT-Net demo, synthetic NWPU-RESISC45 (5 classes, train ratio 50%, test split)"
+"$py" tools/results_table.py --digits 1 --title "$title, seed $seed" \
   "${rows[@]}" --row "ensemble 0.3/0.4/0.3" "$ensemble_dir/metrics.json" \
   --row "baseline B0 (= teacher B0 recipe)" \
   "$work/efficientnet-b0_demo_synthetic-nwpu45/test/metrics.json" \

@@ -26,14 +26,17 @@ parse_seed_args() {
 setup_stage() {
   stage_number=$((stage_number + 1))
   mkdir -p "$logs"
-  if ! bash "$repo/tools/setup_env.sh" > "$logs/setup_env.log" 2>&1; then
-    echo "[$stage_number/$stages] set up the environment: FAILED; last lines of $logs/setup_env.log:"
-    tail -n 30 "$logs/setup_env.log" | sed 's/^/    /'
-    echo "full log: $logs/setup_env.log"
+  local log="$logs/setup_env.log"
+  if ! bash "$repo/tools/setup_env.sh" > "$log" 2>&1; then
+    echo "[$stage_number/$stages] set up the environment: FAILED; last lines of $log:"
+    tail -n 30 "$log" | sed 's/^/    /'
+    echo "full log: $log"
     exit 1
   fi
   py="${IFKD_MM_VENV:-$repo/.venv}/bin/python"
-  echo "[$stage_number/$stages] set up the environment: done ($("$py" -c 'import sys; print(sys.prefix)'))"
+  local prefix
+  prefix="$("$py" -c 'import sys; print(sys.prefix)')"
+  echo "[$stage_number/$stages] set up the environment: done ($prefix)"
 }
 
 stage() {

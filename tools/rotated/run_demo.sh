@@ -74,4 +74,5 @@ echo
   --metric mAP=dota/mAP --md "$work/rotated_results.md" --json "$work/rotated_results.json"
 echo
 echo "table: $work/rotated_results.md, $work/rotated_results.json; logs: $logs/"
-echo "checkpoints: $work/$teacher/, $work/$student/, $work/$kd_rnet/student.pth, $work/$dked/student.pth"
+echo "checkpoints: $work/$teacher/, $work/$student/,"
+echo "             $work/$kd_rnet/student.pth, $work/$dked/student.pth"
