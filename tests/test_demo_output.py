@@ -40,15 +40,15 @@ def test_results_are_the_last_match_of_each_regex():
 
 def test_a_stage_prints_one_line_and_keeps_the_output_in_its_log(tmp_path):
     log = tmp_path / 'logs' / 'stage.log'
-    script = 'print("line 1"); print("coco/bbox_mAP: 0.42"); print("line 3")'
+    script = 'print("line 1"); print("coco/bbox_mAP: 0.4200613"); print("line 3")'
     done = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/run_stage.py'), '--step', '3/9', '--label',
          'test it', '--log', str(log), '--result', 'mAP=^coco/bbox_mAP: (\\S+)', '--',
          sys.executable, '-c', script], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith('[3/9] test it: done in ') and lines[0].endswith('(mAP 0.42)')
-    assert log.read_text() == 'line 1\ncoco/bbox_mAP: 0.42\nline 3\n'
+    assert lines[0].startswith('[3/9] test it: done in ') and lines[0].endswith('(mAP 0.4201)')
+    assert log.read_text() == 'line 1\ncoco/bbox_mAP: 0.4200613\nline 3\n'
     assert done.stderr == ''  # no progress bar when not on a terminal
 
 

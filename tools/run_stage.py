@@ -69,6 +69,14 @@ def extract(log_text: str, results: Sequence[Tuple[str, re.Pattern]]) -> Dict[st
     return found
 
 
+def short(value: str) -> str:
+    """A number to 4 significant digits (``0.3766053318977356`` -> ``0.3766``); text unchanged."""
+    try:
+        return f'{float(value):.4g}'
+    except ValueError:
+        return value
+
+
 def duration(seconds: float) -> str:
     """``1m05s`` / ``12s``."""
     minutes, seconds = divmod(int(round(seconds)), 60)
@@ -110,7 +118,7 @@ def run(command: Sequence[str], log: str, label: str, step: str = '',
         print(f'full log: {log}', flush=True)
         return process.returncode
     values = extract(read(log), results)
-    shown = ', '.join(f'{name} {value}' for name, value in values.items())
+    shown = ', '.join(f'{name} {short(value)}' for name, value in values.items())
     print(f'{prefix}{label}: done in {took}' + (f' ({shown})' if shown else ''), flush=True)
     return 0
 
