@@ -5,6 +5,8 @@ import math
 import os.path as osp
 import re
 
+import pytest
+
 from .conftest import REPO
 
 METHODS = ['fitnet', 'fkd', 'insdist', 'frs', 'arsd', 'ifkd-ede-cached']
@@ -75,3 +77,18 @@ def test_rotated_suite_times_kd_rnet_and_dked(synthetic_root, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert_positive_rows(table_rows(printed), ['kd-rnet', 'dked'])
     assert f'the first 2 training images of {tmp_path}' in printed
+
+
+def test_rounds_rotate_the_runs_and_overheads_pair_steps_of_the_same_round(capsys):
+    from tools.benchmark.distill_step import interleaved_times, round_overheads
+
+    order = []
+    steps = {name: (lambda name=name: order.append(name)) for name in ['student', 'teacher', 'm']}
+    times = interleaved_times(steps, rounds=4, device='cpu')
+    assert order == ['student', 'teacher', 'm', 'teacher', 'm', 'student',
+                     'm', 'student', 'teacher', 'student', 'teacher', 'm']
+    assert {name: len(t) for name, t in times.items()} == {'student': 4, 'teacher': 4, 'm': 4}
+    assert capsys.readouterr().out.count('round ') == 4
+
+    times = {'student': [2.0, 4.0, 2.0], 'teacher': [1.0, 2.0, 1.0], 'm': [3.3, 6.0, 3.0]}
+    assert round_overheads(times, 'm') == pytest.approx([1.1, 1.0, 1.0])

@@ -1,11 +1,12 @@
-"""Issue 14, item 2: the faster DKED response loss (DDC), FRS class term and IFKD head term
-compute the same values and gradients as the straightforward formulas they replace.
+"""Issue 14, item 2: the faster DKED response loss (DDC), FRS class term, IFKD head term and HSM
+distance compute the same values and gradients as the straightforward formulas they replace.
 
 Each reference below is the previous implementation's formula, written out here; inputs are
 odd-sized, 5 FPN levels, batch 2, 450 class channels (9 anchors x 50 classes) for the class terms.
 """
 import math
 
+import geoopt
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ import ifkd_mm  # noqa: F401
 from ifkd_mm.distillation.base import DistillBatch
 from ifkd_mm.distillation.baselines.frs import (FRSLoss, masked_cls_loss, masked_soft_bce,
                                                 richness_mask)
+from ifkd_mm.distillation.ifkd import hsm as hsm_lib
 from ifkd_mm.distillation.ifkd import losses as ifkd_losses
 from ifkd_mm.distillation.ifkd.losses import IFKDHeadLoss
 from ifkd_mm.distillation.rotated.dked import (DKEDResponseLoss, DynamicDirectionalConv,
@@ -333,3 +335,57 @@ def test_ifkd_head_loss_matches_the_previous_forward_values_and_gradients(hsm):
     torch.testing.assert_close(new, ref, rtol=1e-6, atol=0)
     inputs = s_cls + s_neck
     assert_same_gradients(new, ref, inputs, rtol=1e-5, atol_scale=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# HSM distance (eq. 9-10)
+# ------------------------------------------------------------------------------------------
+
+def reference_hsm_distance(teacher, student, c, clip_radius):
+    """The previous implementation: scale, clip, then geoopt's PoincareBall expmap0 and dist on
+    the (B, C, H, W) features in float64."""
+    ball = geoopt.PoincareBall(c=torch.tensor(c, dtype=torch.float64))
+    teacher, student = teacher.double(), student.double()
+    scale = teacher.norm(dim=1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+
+    def to_ball(x):
+        x = x / scale
+        return ball.expmap0(x * (clip_radius / x.norm(dim=1, keepdim=True).clamp_min(1e-12))
+                            .clamp(max=1.0), dim=1)
+    return ball.dist(to_ball(teacher), to_ball(student), dim=1).unsqueeze(1)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('c,clip_radius', [(1.0, None), (0.5, None), (2.0, 1.0), (1.0, 8.0)])
+def test_hsm_distance_from_channel_sums_equals_geoopts_ball_operations(dtype, c, clip_radius):
+    """256 channels, odd level sizes, FPN-like norms; some student vectors equal the teacher's,
+    some nearly, some are zero, some lie beyond the clip radius."""
+    teacher = [level * 16 / 16 for level in levels(256, 22, dtype)]
+    student = [1.2 * t + 0.5 * s for t, s in zip(teacher, levels(256, 23, dtype))]
+    student[0][0, :, 3:6, 4:9] = teacher[0][0, :, 3:6, 4:9]
+    student[0][1, :, 2, 2] = teacher[0][1, :, 2, 2] * (1 + 1e-6)
+    student[1][0, :, 1, 1] = 0
+    teacher[2][1, :, 4, 5] *= 30
+    radius = hsm_lib.default_clip_radius(c) if clip_radius is None else clip_radius
+    for t, s in zip(teacher, student):
+        new = hsm_lib.hyperbolic_feature_distance(t, s, c, clip_radius)
+        ref = reference_hsm_distance(t, s, c, radius)
+        assert new.dtype == torch.float64 and new.shape == (2, 1, *t.shape[-2:])
+        torch.testing.assert_close(new, ref, rtol=1e-9, atol=1e-12)
+    assert (hsm_lib.hyperbolic_feature_distance(teacher[0], student[0], c)[0, :, 3:6, 4:9]
+            == 0).all()
+
+
+def test_plane_coordinates_keep_the_norms_and_the_inner_product():
+    teacher, student = levels(256, 24, torch.float64)[1], levels(256, 25, torch.float64)[1]
+    teacher[0, :, 2, 3] = 0
+    student[1, :, 4, 4] = -2 * teacher[1, :, 4, 4]
+    t2, s2 = hsm_lib.plane_coordinates(teacher, student)
+    assert t2.shape == s2.shape == (2, 2, *teacher.shape[-2:])
+    for plane, full in ((t2, teacher), (s2, student)):
+        torch.testing.assert_close(plane.norm(dim=1), full.norm(dim=1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close((t2 * s2).sum(dim=1), (teacher * student).sum(dim=1),
+                               rtol=1e-12, atol=1e-12)
+    assert (t2[:, 1] == 0).all() and (s2[:, 1] >= 0).all()
+    torch.testing.assert_close(s2[0, :, 2, 3], torch.stack([torch.tensor(0.0).double(),
+                                                            student[0, :, 2, 3].norm()]))

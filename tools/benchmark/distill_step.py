@@ -16,8 +16,10 @@ The batch is real: the first ``--batch-size`` training images of the suite's dat
 data/synthetic --datasets shiprs dota``, the DOTA images cut into patches with
 ``tools/data/split_dota.py`` as the README's rotated demo does), through the student config's
 training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``; ``RandomFlip`` left out so
-that the batch is fixed) and its data preprocessor, once, before any timing. Every run then uses
-that batch, in this process, one after the other:
+that the batch is fixed) and its data preprocessor, once, before any timing. Every run uses that
+batch, in this process; each is built and warmed up in turn, then the timed steps are interleaved:
+``--steps`` rounds of one step of every run, each round starting one run further along, so that a
+slow spell of a shared machine falls on all runs alike. The runs:
 
 * ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
@@ -30,7 +32,7 @@ that batch, in this process, one after the other:
   then its loss modules alone: the forward of every one of them and the backward of their summed
   losses, on student and teacher outputs recorded once on the batch (the student's as leaf
   tensors requiring grad, so that the backward stops at them), a fresh ``DistillBatch`` per step
-  as the distiller makes (the online EDE's MobileSAM runs in it).
+  as the distiller makes (the online EDE's MobileSAM runs in it), timed after the rounds.
 
 With ``--teacher-autocast``, the teacher's forward runs under ``torch.autocast`` to that dtype, in
 the ``teacher`` run and in every method (``DetectionDistiller(teacher_autocast=...)``, which also
@@ -56,11 +58,11 @@ machine) of ``--steps`` timed steps after ``--warmup`` untimed ones, in seconds 
 synchronised before and after each step); for a method, the median of as many timed calls of its
 loss modules alone (after as many warm-up ones); the peak memory growth (MiB) over the state
 before the run's model was built, so weights, gradients, optimizer state and activations (and the
-teacher and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build, warm-up
-and timed steps, in this process; on CPU the growth of ``ru_maxrss`` over a build and
+teacher and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build and
+warm-up, in this process; on CPU the growth of ``ru_maxrss`` over a build and
 :data:`PROBE_STEPS` steps in a fresh process, forked from a server that only imported the
-libraries; and a method's overhead = its median step / (median student step + median teacher
-forward).
+libraries; and a method's overhead = the median over the rounds of its step / (student step +
+teacher forward) of the same round.
 """
 import argparse
 import copy
@@ -361,20 +363,42 @@ def time_steps(step: Callable[[], None], warmup: int, steps: int, device: str) -
     return times
 
 
-def measure(bench: Bench, run: str, warmup: int,
-            steps: int) -> Tuple[List[float], Optional[float]]:
-    """Step times of ``run`` in this process and, on CUDA, its peak allocated growth (MiB)."""
+def build_warm(bench: Bench, run: str, warmup: int) -> Tuple[Callable[[], None], Optional[float]]:
+    """``run``'s step, built and run ``warmup`` times, and on CUDA its peak allocated growth
+    (MiB) over the build and warm-up (the runs built before it are idle meanwhile)."""
     cuda = bench.device.startswith('cuda')
     if cuda:
         torch.cuda.empty_cache()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     step = build_step(bench, run)
-    times = time_steps(step, warmup, steps, bench.device)
+    time_steps(step, warmup, 0, bench.device)
     peak = (torch.cuda.max_memory_allocated() - before) / 2**20 if cuda else None
-    del step
-    gc.collect()
-    return times, peak
+    return step, peak
+
+
+def interleaved_times(steps: Dict[str, Callable[[], None]], rounds: int,
+                      device: str) -> Dict[str, List[float]]:
+    """Seconds of every run's step in each of ``rounds`` rounds.
+
+    A round runs each step once, starting one run further along than the round before, so that
+    a slow spell of the machine falls on all runs alike rather than on whichever ran then.
+    """
+    names = list(steps)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].extend(time_steps(steps[name], 0, 1, device))
+        print(f'    round {index + 1}/{rounds} (s): '
+              + ' '.join(f'{name} {times[name][-1]:.3f}' for name in names), flush=True)
+    return times
+
+
+def round_overheads(times: Dict[str, List[float]], method: str) -> List[float]:
+    """``method``'s step / (student step + teacher forward) in each round."""
+    return [step / (student + teacher) for step, student, teacher
+            in zip(times[method], times['student'], times['teacher'])]
 
 
 def measure_losses(bench: Bench, method: str, warmup: int, steps: int) -> List[float]:
@@ -543,25 +567,25 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     runs = ['student', 'teacher', *args.methods]
     with tempfile.TemporaryDirectory(prefix='distill_step_') as tmp:
         bench, notes = prepare(args, tmp)
-        times = {}
-        peaks = {}
-        loss_times = {}
+        steps, peaks = {}, {}
         for i, run in enumerate(runs, 1):
-            print(f'[{i}/{len(runs)}] {run}: {args.warmup} warm-up + {args.steps} timed steps',
-                  flush=True)
-            times[run], peaks[run] = measure(bench, run, args.warmup, args.steps)
-            print('    step times (s): ' + ' '.join(f'{t:.3f}' for t in times[run]), flush=True)
-            if run in METHODS:
-                loss_times[run] = measure_losses(bench, run, args.warmup, args.steps)
-                print('    loss modules alone (s): '
-                      + ' '.join(f'{t:.3f}' for t in loss_times[run]), flush=True)
+            print(f'[{i}/{len(runs)}] {run}: build and {args.warmup} warm-up steps', flush=True)
+            steps[run], peaks[run] = build_warm(bench, run, args.warmup)
+        print(f'{args.steps} timed rounds of one step of each run', flush=True)
+        times = interleaved_times(steps, args.steps, args.device)
+        del steps
+        gc.collect()
+        loss_times = {}
+        for method in args.methods:
+            loss_times[method] = measure_losses(bench, method, args.warmup, args.steps)
+            print(f'{method}: loss modules alone (s): '
+                  + ' '.join(f'{t:.3f}' for t in loss_times[method]), flush=True)
         if args.device == 'cpu':
             peaks = cpu_peak_memory(bench, runs)
-    medians = {run: statistics.median(t) for run, t in times.items()}
-    base = medians['student'] + medians['teacher']
-    results = [Result(run=run, median_s=medians[run], min_s=min(times[run]), times_s=times[run],
-                      peak_memory_mib=peaks[run],
-                      overhead=medians[run] / base if run in METHODS else None,
+    results = [Result(run=run, median_s=statistics.median(times[run]), min_s=min(times[run]),
+                      times_s=times[run], peak_memory_mib=peaks[run],
+                      overhead=(statistics.median(round_overheads(times, run))
+                                if run in METHODS else None),
                       losses_median_s=(statistics.median(loss_times[run]) if run in loss_times
                                        else None),
                       losses_times_s=loss_times.get(run))
@@ -577,11 +601,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     notes += [f'device: {args.device} ({device}; load average at the end '
               f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}',
               f'step time: median (and min) of {args.steps} timed steps after {args.warmup} '
-              'warm-up ones',
+              'warm-up ones, the runs interleaved (one step of each per round)',
               "losses: median time of the method's loss modules alone (forward and backward of "
               'their sum on student and teacher outputs recorded once), as many calls',
               f'peak memory: {memory}',
-              'overhead: method step / (student step + teacher forward)']
+              'overhead: median over the rounds of method step / (student step + teacher '
+              'forward) in the round']
     print('\n' + table(results) + '\n\n' + '\n'.join(notes), flush=True)
     if args.out:
         with open(args.out, 'w') as f:

@@ -19,9 +19,12 @@ are at most ``4 r`` apart; the default ``r = 4 / sqrt(c)`` (4 teacher norms at `
 every distance below the clamp. The distances are computed in
 float64 (float32's boundary margin in geoopt, ``4e-3``, is passed at about 3 teacher norms), with
 the curvature given to geoopt as a float64 tensor (a Python float is stored in float32).
-The ball operations are geoopt's ``PoincareBall``.
+The ball operations are geoopt's ``PoincareBall``. They run on each location's pair written in
+two coordinates (:func:`plane_coordinates`): clipping, the exponential map at the origin and the
+distance depend only on the two norms and the angle, which an orthonormal basis of the plane
+spanned by the pair keeps, so the ball sees (B, 2, H, W) instead of (B, C, H, W) tensors.
 """
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import geoopt
 import torch
@@ -62,13 +65,28 @@ def hyperbolic_distance(x: Tensor, y: Tensor, c: float, dim: int = 1) -> Tensor:
     return poincare_ball(c, x).dist(x, y, dim=dim)
 
 
+def plane_coordinates(teacher: Tensor, student: Tensor) -> Tuple[Tensor, Tensor]:
+    """Each location's teacher and student vectors (along dim 1) in an orthonormal basis of the
+    plane they span, (B, 2, H, W) each: the teacher as ``(|t|, 0)``, the student as
+    ``(<s, t>/|t|, |s - <s, t> t / |t|^2|)`` (``(0, |s|)`` where ``t = 0``). Norms and the angle
+    are kept; equal vectors give equal coordinates."""
+    t_sq = teacher.pow(2).sum(dim=1, keepdim=True)
+    nonzero = t_sq > 0
+    t_sq = torch.where(nonzero, t_sq, torch.ones_like(t_sq))
+    dot = torch.where(nonzero, (student * teacher).sum(dim=1, keepdim=True), 0)
+    t_norm = torch.where(nonzero, t_sq.sqrt(), 0)
+    across = (student - dot / t_sq * teacher).norm(dim=1, keepdim=True)
+    return (torch.cat([t_norm, torch.zeros_like(t_norm)], dim=1),
+            torch.cat([dot / t_sq.sqrt(), across], dim=1))
+
+
 def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0,
                                 clip_radius: Optional[float] = None) -> Tensor:
     """``d_c`` per location of teacher and student (B, C, H, W) in teacher-norm units, (B, 1, H, W).
 
-    Both are divided by :func:`teacher_norm_scale` of the teacher, clipped (at
-    :func:`default_clip_radius` if ``clip_radius`` is None), mapped into the ball and compared,
-    in float64, without gradients.
+    Both are written in :func:`plane_coordinates`, divided by :func:`teacher_norm_scale` of the
+    teacher, clipped (at :func:`default_clip_radius` if ``clip_radius`` is None), mapped into the
+    ball and compared, in float64, without gradients.
     """
     if teacher.shape != student.shape:
         raise ValueError(f'HSM needs teacher and adapted student features of one shape, got '
@@ -76,7 +94,8 @@ def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0
     if clip_radius is None:
         clip_radius = default_clip_radius(c)
     with torch.no_grad():
-        teacher, student = teacher.detach().double(), student.detach().double()
+        teacher, student = plane_coordinates(teacher.detach().double(),
+                                             student.detach().double())
         scale = teacher_norm_scale(teacher).clamp_min(1e-12)
         t = to_poincare_ball(teacher / scale, c, clip_radius)
         s = to_poincare_ball(student / scale, c, clip_radius)
