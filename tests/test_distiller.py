@@ -321,3 +321,38 @@ def test_teacher_autocast_rejects_an_unknown_dtype(tmp_path):
         MODELS.build(dict(type='DetectionDistiller', student=demo_model(),
                           teacher=dict(config=demo_model(), checkpoint=str(tmp_path / 'no.pth')),
                           teacher_autocast='float8'))
+
+
+def initial_student(config: str, work_dir, data_root: str, seed: int, **options) -> dict:
+    """The student weights a runner starts ``config`` from (built, initialised, not trained)."""
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(work_dir)
+    cfg.merge_from_dict({'randomness.seed': seed, 'train_dataloader.dataset.data_root': data_root,
+                         'train_dataloader.num_workers': 0,
+                         'train_dataloader.persistent_workers': False, **options})
+    runner = Runner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner._init_model_weights()
+    model = getattr(runner.model, 'student', runner.model)
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_distilled_student_starts_from_the_weights_of_the_student_alone(tmp_path,
+                                                                        synthetic_root):
+    """Same seed, same initial student: the teacher's and the adapters' construction (which draw
+    random numbers) do not shift the student's initialisation."""
+    ship = osp.join(synthetic_root, 'ShipRSImageNet') + '/'
+    teacher_cfg = osp.join(REPO, 'configs/demo/retinanet_r34_fpn_demo_synthetic-shiprs.py')
+    teacher = save_teacher(tmp_path, copy.deepcopy(Config.fromfile(teacher_cfg).model))
+    distilled = osp.join(REPO, 'configs/demo/ifkd_retinanet_r34-r18_fpn_demo_synthetic-shiprs.py')
+    alone = initial_student(DEMO, tmp_path / 'alone', ship, seed=5)
+    paired = initial_student(distilled, tmp_path / 'distilled', ship, seed=5,
+                             **{'model.teacher.checkpoint': teacher})
+    other = initial_student(DEMO, tmp_path / 'other', ship, seed=6)
+    assert alone.keys() == paired.keys()
+    assert all(torch.equal(alone[key], paired[key]) for key in alone)
+    weights = [key for key in alone if key.endswith('conv.weight') or key.endswith('conv1.weight')]
+    assert weights and not any(torch.equal(alone[key], other[key]) for key in weights)

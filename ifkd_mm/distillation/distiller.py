@@ -178,6 +178,7 @@ class DetectionDistiller(BaseDetector):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.teacher_autocast = teacher_autocast_dtype(teacher_autocast)
         self.student = MODELS.build(student)
+        self.student_init_rng = torch.get_rng_state()
         object.__setattr__(self, 'teacher', build_teacher(teacher))
         self.distill_losses = nn.ModuleList(MODELS.build(cfg) for cfg in distill_losses)
         for loss in self.distill_losses:
@@ -189,6 +190,16 @@ class DetectionDistiller(BaseDetector):
         if unknown:
             raise ValueError(f'distill_losses require {sorted(unknown)}; the distiller records '
                              f'{RECORDABLE}')
+
+    def init_weights(self) -> None:
+        """Initialise the student from the CPU random state right after its construction, which
+        is the state in which a runner initialises the same student config trained alone: with
+        one seed, the distilled student and the student alone start from the same weights (the
+        teacher's construction and the loss modules' do not shift it). Then the loss modules."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.student_init_rng)
+            self.student.init_weights()
+        super().init_weights()
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
