@@ -69,7 +69,7 @@ def plane_coordinates(teacher: Tensor, student: Tensor) -> Tuple[Tensor, Tensor]
     """Each location's teacher and student vectors (along dim 1) in an orthonormal basis of the
     plane they span, (B, 2, H, W) each: the teacher as ``(|t|, 0)``, the student as
     ``(<s, t>/|t|, |s - <s, t> t / |t|^2|)`` (``(0, |s|)`` where ``t = 0``). Norms and the angle
-    are kept; equal vectors give equal coordinates."""
+    are kept; equal vectors give equal coordinates up to rounding."""
     t_sq = teacher.pow(2).sum(dim=1, keepdim=True)
     nonzero = t_sq > 0
     t_sq = torch.where(nonzero, t_sq, torch.ones_like(t_sq))
