@@ -377,6 +377,17 @@ def build_warm(bench: Bench, run: str, warmup: int) -> Tuple[Callable[[], None],
     return step, peak
 
 
+def measure(bench: Bench, run: str, warmup: int,
+            steps: int) -> Tuple[List[float], Optional[float]]:
+    """Step times of ``run`` on its own (not interleaved; ``detector_step.py``'s runs) and, on
+    CUDA, its peak allocated growth (MiB) over build and warm-up."""
+    step, peak = build_warm(bench, run, warmup)
+    times = time_steps(step, 0, steps, bench.device)
+    del step
+    gc.collect()
+    return times, peak
+
+
 def interleaved_times(steps: Dict[str, Callable[[], None]], rounds: int,
                       device: str) -> Dict[str, List[float]]:
     """Seconds of every run's step in each of ``rounds`` rounds.
