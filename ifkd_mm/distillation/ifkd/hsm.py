@@ -74,10 +74,10 @@ def plane_coordinates(teacher: Tensor, student: Tensor) -> Tuple[Tensor, Tensor]
     nonzero = t_sq > 0
     t_sq = torch.where(nonzero, t_sq, torch.ones_like(t_sq))
     dot = torch.where(nonzero, (student * teacher).sum(dim=1, keepdim=True), 0)
-    t_norm = torch.where(nonzero, t_sq.sqrt(), 0)
+    norm = t_sq.sqrt()
     across = (student - dot / t_sq * teacher).norm(dim=1, keepdim=True)
-    return (torch.cat([t_norm, torch.zeros_like(t_norm)], dim=1),
-            torch.cat([dot / t_sq.sqrt(), across], dim=1))
+    return (torch.cat([torch.where(nonzero, norm, 0), torch.zeros_like(norm)], dim=1),
+            torch.cat([dot / norm, across], dim=1))
 
 
 def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0,
