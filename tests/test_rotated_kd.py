@@ -547,6 +547,36 @@ def test_dked_prediction_loss_uses_the_heads_assignment_and_bounds_by_the_teache
     assert bounded.item() == pytest.approx(0.5 * own_box[own_box != 0].mean().item(), rel=1e-4)
 
 
+def test_dked_prediction_loss_reuses_the_assignments_the_student_head_made_for_its_loss():
+    from ifkd_mm.distillation.distiller import recording
+    init_default_scope('mmrotate')
+    model = rotated_head_config()
+    loss = MODELS.build(dict(type='DKEDPredictionLoss', head=model.bbox_head,
+                             train_cfg=model.train_cfg, lam=0.5))
+    batch = rotated_batch()
+    student, teacher = head_outputs(model, 0), head_outputs(model, 1)
+    detector = MODELS.build(model)
+    assigner = detector.bbox_head.assigner
+    calls = []
+    loss.assigner.assign = lambda *args, **kwargs: calls.append(args)
+    with recording(detector, ['assignments'], student):
+        detector.bbox_head.loss_by_feat(student['cls_scores'], student['bbox_preds'],
+                                        [s.gt_instances for s in batch.data_samples],
+                                        [s.metainfo for s in batch.data_samples])
+    assert 'assign' not in vars(assigner)  # the head's assigner is restored
+    assert len(student['assignments']) == 2
+    assert [int((a.gt_inds > 0).sum()) for a in student['assignments']] != [0, 0]
+    shared = loss(student, teacher, batch)
+    assert calls == []  # the loss assigned nothing itself
+    del loss.assigner.assign
+    recorded = student.pop('assignments')
+    own = loss(student, teacher, batch)
+    for name in ('loss_dked_obb', 'loss_dked_cls'):
+        assert shared[name].item() == pytest.approx(own[name].item(), rel=1e-6)
+    with pytest.raises(ValueError, match='1 recorded assignments for 2 images'):
+        loss(dict(student, assignments=recorded[:1]), teacher, batch)
+
+
 def test_dked_prediction_loss_needs_the_students_class_loss_weighted_by_lambda():
     init_default_scope('mmrotate')
     model = rotated_head_config(lam=1.0)

@@ -9,8 +9,10 @@ from torch import Tensor
 #: Outputs the distiller records on both detectors, by name:
 #: ``backbone`` (tuple of stage features), ``neck`` (tuple of FPN levels), ``cls_scores`` and
 #: ``bbox_preds`` (per-level lists from the dense head: ``bbox_head`` of a one-stage detector,
-#: ``rpn_head`` objectness/deltas of a two-stage one), ``dense_head`` (that head's whole output).
-RECORDABLE = ('backbone', 'neck', 'cls_scores', 'bbox_preds', 'dense_head')
+#: ``rpn_head`` objectness/deltas of a two-stage one), ``dense_head`` (that head's whole output),
+#: ``assignments`` (the student only: the ``AssignResult`` of each image, in batch order, that
+#: the dense head's assigner gave while computing the student's own loss).
+RECORDABLE = ('backbone', 'neck', 'cls_scores', 'bbox_preds', 'dense_head', 'assignments')
 
 
 @dataclass

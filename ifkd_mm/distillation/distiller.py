@@ -43,8 +43,29 @@ def num_classes(detector: nn.Module) -> Optional[int]:
 
 
 @contextlib.contextmanager
+def recording_assignments(head: nn.Module, store: Dict[str, object]) -> Iterator:
+    """Record in ``store['assignments']`` each ``AssignResult`` the head's assigner returns."""
+    assigner = getattr(head, 'assigner', None)
+    if assigner is None:
+        raise ValueError(f'{type(head).__name__} has no assigner whose assignments to record')
+    results = store.setdefault('assignments', [])
+
+    def assign(*args, **kwargs):
+        result = type(assigner).assign(assigner, *args, **kwargs)
+        results.append(result)
+        return result
+
+    assigner.assign = assign
+    try:
+        yield store
+    finally:
+        del assigner.assign
+
+
+@contextlib.contextmanager
 def recording(detector: nn.Module, names: Sequence[str], store: Dict[str, object]) -> Iterator:
-    """Record the first output of the detector's backbone, neck and dense head into ``store``."""
+    """Record the first output of the detector's backbone, neck and dense head into ``store``,
+    and the dense head's assignments when ``names`` has ``assignments`` (during a loss)."""
     def keep(name: str):
         def hook(module, args, output):
             if name in store:
@@ -57,18 +78,16 @@ def recording(detector: nn.Module, names: Sequence[str], store: Dict[str, object
     wanted = {'dense_head' if name in ('cls_scores', 'bbox_preds') else name for name in names}
     modules = dict(backbone=getattr(detector, 'backbone', None),
                    neck=getattr(detector, 'neck', None))
-    if 'dense_head' in wanted:
+    if wanted & {'dense_head', 'assignments'}:
         modules['dense_head'] = dense_head(detector)
-    handles = []
-    for name in wanted:
-        if modules.get(name) is None:
-            raise ValueError(f'{type(detector).__name__} has no {name} to distill')
-        handles.append(modules[name].register_forward_hook(keep(name)))
-    try:
+    with contextlib.ExitStack() as stack:
+        if 'assignments' in wanted:
+            stack.enter_context(recording_assignments(modules['dense_head'], store))
+        for name in wanted - {'assignments'}:
+            if modules.get(name) is None:
+                raise ValueError(f'{type(detector).__name__} has no {name} to distill')
+            stack.callback(modules[name].register_forward_hook(keep(name)).remove)
         yield store
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def teacher_autocast_dtype(name: Optional[str]) -> Optional[torch.dtype]:
@@ -110,8 +129,10 @@ def to_float32(value, cast: Optional[Dict[int, object]] = None):
 
 def recorded_outputs(detector: nn.Module, names: Sequence[str],
                      batch_inputs: Tensor) -> Dict[str, object]:
-    """Run the detector's backbone and neck (and dense head if ``names`` reads it); record them."""
+    """Run the detector's backbone and neck (and dense head if ``names`` reads it); record them
+    (no loss is computed: no ``assignments``)."""
     outputs: Dict[str, object] = {}
+    names = [name for name in names if name != 'assignments']
     with recording(detector, names, outputs):
         features = detector.extract_feat(batch_inputs)
         if 'dense_head' in {'dense_head' if n in ('cls_scores', 'bbox_preds') else n

@@ -98,7 +98,7 @@ if REPO not in sys.path:
 import ifkd_mm  # noqa: E402,F401  (registers the distiller, losses and datasets)
 from ifkd_mm.distillation.distiller import (TEACHER_AUTOCAST_DTYPES,  # noqa: E402
                                             DetectionDistiller, autocast_or_not,
-                                            build_teacher, dense_head, recorded_outputs,
+                                            build_teacher, dense_head, recording,
                                             teacher_autocast_dtype)
 from ifkd_mm.distillation.ifkd.ede import build_mobile_sam  # noqa: E402
 from ifkd_mm.registry import DATASETS, MODELS  # noqa: E402
@@ -322,14 +322,17 @@ def nested_tensors(value) -> List[Tensor]:
 def build_loss_step(bench: Bench, method: str) -> Callable[[], None]:
     """A closure running the method's loss modules alone: forward, and backward of their sum.
 
-    The student's and teacher's outputs are recorded once, under no_grad; the student's then
-    require grad as leaves, whose gradients (and the modules') are cleared before each backward.
+    The student's outputs (and its head's assignments) are recorded once during its own loss,
+    the teacher's once, under no_grad; the student's then require grad as leaves, whose gradients
+    (and the modules') are cleared before each backward.
     """
     torch.manual_seed(0)
     model = build_distiller(bench, method)
     inputs, samples = run_batch(bench, method)
+    student_out: Dict[str, object] = {}
     with torch.no_grad():
-        student_out = recorded_outputs(model.student, model.requires, inputs)
+        with recording(model.student, model.requires, student_out):
+            model.student.loss(inputs, samples)
         teacher_out = model.teacher_outputs(inputs)
     leaves = [leaf.requires_grad_(True) for leaf in nested_tensors(student_out)]
 

@@ -608,9 +608,12 @@ class DKEDPredictionLoss(DistillLoss):
     Adds ``lambda L_obb(r_T, r_S, r_GT)`` (``loss_dked_obb``) and
     ``(1 - lambda) JOL_cls(c_T, c_S)`` (``loss_dked_cls``) to the student's own losses, whose
     box loss is ``JOL_obb(r_S, r_GT)`` and whose class loss must be weighted ``lambda`` (the
-    head's ``loss_cls.loss_weight``, checked here). Per image the anchors are generated and
-    assigned to GT boxes exactly as the head does (its anchor generator, assigner, box coder and
-    ``allowed_border``); ``JOL_obb`` of student and teacher is the head's box loss (weight 1)
+    head's ``loss_cls.loss_weight``, checked here). Per image the anchors are those of the head
+    (its anchor generator, box coder and ``allowed_border``) and their assignment to GT boxes is
+    the one the student head's assigner made for its own loss (recorded by the distiller as
+    ``assignments``; rotated IoUs on the CPU cost about as much as the rest of the step); called
+    without it, the loss assigns with the head's assigner config. ``JOL_obb`` of student and
+    teacher is the head's box loss (weight 1)
     of each positive anchor; ``JOL_cls(c_T, c_S)`` is :func:`soft_label_focal` on every anchor
     the head's focal loss uses (positives and negatives). Both sums are divided by the number of
     positive anchors, as the head's own losses are.
@@ -623,7 +626,7 @@ class DKEDPredictionLoss(DistillLoss):
         gamma: focusing exponent of the soft-label focal loss (focal loss's 2).
     """
 
-    requires = ('cls_scores', 'bbox_preds')
+    requires = ('cls_scores', 'bbox_preds', 'assignments')
 
     def __init__(self,
                  head: dict,
@@ -673,6 +676,10 @@ class DKEDPredictionLoss(DistillLoss):
         s_cls, t_cls = per_anchor(s_cls, self.num_classes), per_anchor(t_cls, self.num_classes)
         s_reg = per_anchor(student['bbox_preds'], box_dim)
         t_reg = per_anchor(teacher['bbox_preds'], box_dim)
+        recorded = student.get('assignments')
+        if recorded is not None and len(recorded) != len(batch.data_samples):
+            raise ValueError(f'DKEDPredictionLoss: {len(recorded)} recorded assignments for '
+                             f'{len(batch.data_samples)} images')
         obb, soft, num_pos = s_cls.new_zeros(()), s_cls.new_zeros(()), 0
         for i, sample in enumerate(batch.data_samples):
             meta = sample.metainfo
@@ -680,8 +687,15 @@ class DKEDPredictionLoss(DistillLoss):
             inside = anchor_inside_flags(flat_priors, valid, meta['img_shape'][:2],
                                          self.allowed_border)
             priors = flat_priors[inside]
-            assigned = self.assigner.assign(InstanceData(priors=priors), sample.gt_instances,
-                                            sample.get('ignored_instances', None))
+            if recorded is None:
+                assigned = self.assigner.assign(InstanceData(priors=priors), sample.gt_instances,
+                                                sample.get('ignored_instances', None))
+            else:
+                assigned = recorded[i]
+                if assigned.gt_inds.numel() != len(priors):
+                    raise ValueError(f'DKEDPredictionLoss: image {i}: the head assigned '
+                                     f'{assigned.gt_inds.numel()} anchors, the loss has '
+                                     f'{len(priors)} (anchor generator or allowed_border differ)')
             pos = (assigned.gt_inds > 0).nonzero().squeeze(1)
             used = assigned.gt_inds >= 0
             soft = soft + soft_label_focal(s_cls[i][inside][used],
