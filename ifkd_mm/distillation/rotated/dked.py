@@ -611,8 +611,8 @@ class DKEDPredictionLoss(DistillLoss):
     head's ``loss_cls.loss_weight``, checked here). Per image the anchors are those of the head
     (its anchor generator, box coder and ``allowed_border``) and their assignment to GT boxes is
     the one the student head's assigner made for its own loss (recorded by the distiller as
-    ``assignments``; rotated IoUs on the CPU cost about as much as the rest of the step); called
-    without it, the loss assigns with the head's assigner config. ``JOL_obb`` of student and
+    ``assignments``: on the CPU the rotated IoUs of one assignment take about 0.4 s at 512 px);
+    called without it, the loss assigns with the head's assigner config. ``JOL_obb`` of student and
     teacher is the head's box loss (weight 1)
     of each positive anchor; ``JOL_cls(c_T, c_S)`` is :func:`soft_label_focal` on every anchor
     the head's focal loss uses (positives and negatives). Both sums are divided by the number of
