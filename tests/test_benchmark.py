@@ -92,3 +92,34 @@ def test_rounds_rotate_the_runs_and_overheads_pair_steps_of_the_same_round(capsy
 
     times = {'student': [2.0, 4.0, 2.0], 'teacher': [1.0, 2.0, 1.0], 'm': [3.3, 6.0, 3.0]}
     assert round_overheads(times, 'm') == pytest.approx([1.1, 1.0, 1.0])
+
+
+FAULTS_PROBE = """
+import resource, sys, torch
+sys.path.insert(0, {repo!r})
+from tools.benchmark.distill_step import keep_freed_memory
+if {keep}:
+    keep_freed_memory()
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(16 * 2**20)  # 64 MiB, freed at once
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults()
+print(min(faults() for _ in range(3)))
+"""
+
+
+def test_keep_freed_memory_stops_steps_faulting_their_tensors_in_anew():
+    """glibc unmaps a freed 64 MiB tensor (16,384 pages) and faults it in again the next time;
+    with freed memory kept, the next one reuses the pages. Each case in its own process."""
+    import subprocess
+    import sys
+
+    def probe(keep: bool) -> int:
+        code = FAULTS_PROBE.format(repo=REPO, keep=keep)
+        return int(subprocess.run([sys.executable, '-c', code], check=True, capture_output=True,
+                                  text=True).stdout.split()[-1])
+
+    default, kept = probe(False), probe(True)
+    assert default > 16_000, default
+    assert kept < 100, kept
