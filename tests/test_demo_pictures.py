@@ -10,7 +10,7 @@ import torch
 
 from tools.compare_detections import (BACKGROUND, MARGIN, TITLE_HEIGHT, Detections,
                                       compose_panels, draw_boxes, main, panel_title,
-                                      render_panel, validation_image)
+                                      render_panel, select_detections, validation_image)
 from tools.plot_losses import (loss_series, main as plot_main, merge_scalars, needs_log_scale,
                                scalar_files, term_group)
 
@@ -97,6 +97,24 @@ def json_ground_truth(root: str, index: int):
              for x, y, w, h in [ann['bbox']]]
     classes = tuple(cat['name'] for cat in sorted(data['categories'], key=lambda c: c['id']))
     return image['file_name'], np.array(boxes, dtype=np.float64).reshape(-1, 4), classes
+
+
+def test_select_detections_keeps_the_top_k_above_the_threshold_best_first():
+    from mmengine.structures import InstanceData
+    scores = torch.tensor([0.2, 0.9, 0.5, 0.05, 0.9])
+    pred = InstanceData(scores=scores, labels=torch.arange(5),
+                        bboxes=torch.arange(5.).view(5, 1).expand(5, 4) * 10)
+    everything = select_detections(pred, 0.1)
+    assert everything.labels.tolist() == [0, 1, 2, 4]  # the model's order, 0.05 left out
+    best_two = select_detections(pred, 0.1, top_k=2)
+    assert best_two.labels.tolist() == [1, 4]  # ties in the model's order
+    np.testing.assert_array_equal(best_two.boxes, [[10] * 4, [40] * 4])
+    np.testing.assert_allclose(best_two.scores, [0.9, 0.9])
+    assert select_detections(pred, 0.1, top_k=10).labels.tolist() == [1, 4, 2, 0]
+    assert select_detections(pred, 0.95, top_k=2).labels.tolist() == []
+    assert panel_title('m', 2, 0.1, 3, top_k=2)[1] == 'score >= 0.10, best 2; green: 3 ground truth'
+    with pytest.raises(SystemExit):
+        main(['--model', 'm', 'c.py', 'c.pth', '--out', 'x.png', '--top-k', '0'])
 
 
 def test_validation_image_reads_the_ground_truth_through_the_dataset(tiny_shiprs):

@@ -2,14 +2,17 @@
 
     python tools/compare_detections.py --model teacher TEACHER_CONFIG TEACHER_CKPT \
         --model student STUDENT_CONFIG STUDENT_CKPT --model distilled STUDENT_CONFIG student.pth \
-        --out comparison.png [--index N | --image PATH] [--score-thr 0.3] [--device cpu] \
-        [--cfg-options key=value ...]
+        --out comparison.png [--index N | --image PATH] [--score-thr 0.3] [--top-k K] \
+        [--device cpu] [--cfg-options key=value ...]
 
 The image is the ``N``-th (default 0) of the first model config's ``val_dataloader.dataset``,
 read through that dataset, whose ground-truth boxes are drawn in green in every panel; with
 ``--image`` it is that file (its ground truth is drawn when the dataset holds it). Each model is
 built with ``mmdet.apis.init_detector`` and run with ``inference_detector``; its detections with
-a score of at least ``--score-thr`` are drawn in orange with class name and score. Class names
+a score of at least ``--score-thr`` are drawn in orange with class name and score (with
+``--top-k K``, only its K highest-scoring ones: models whose scores are calibrated differently,
+e.g. a distilled student that learnt the teacher's softer scores, are then compared by rank, as
+mAP compares them, rather than by one absolute threshold). Class names
 are those of the dataset. One panel per model (the image scaled so that its longer side is
 ``--panel-size`` pixels, titled with the model's label and its number of detections), panels
 side by side in the order of ``--model``. ``--cfg-options`` apply to every model's config.
@@ -86,10 +89,12 @@ def detection_texts(detections: Detections, classes: Sequence[str]) -> List[str]
             for label, score in zip(detections.labels.tolist(), detections.scores.tolist())]
 
 
-def panel_title(label: str, num_detections: int, score_thr: float, num_gt: int) -> List[str]:
+def panel_title(label: str, num_detections: int, score_thr: float, num_gt: int,
+                top_k: Optional[int] = None) -> List[str]:
     """The two title lines of a panel."""
+    selection = f'score >= {score_thr:.2f}' + ('' if top_k is None else f', best {top_k}')
     return [f'{label}: {num_detections} detections',
-            f'score >= {score_thr:.2f}; green: {num_gt} ground truth']
+            f'{selection}; green: {num_gt} ground truth']
 
 
 def render_panel(image: np.ndarray, title: Sequence[str], detections: Detections,
@@ -120,9 +125,14 @@ def compose_panels(panels: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded, axis=1)
 
 
-def select_detections(pred_instances, score_thr: float) -> Detections:
-    """The detections of an mmdet ``pred_instances`` with a score of at least ``score_thr``."""
-    keep = pred_instances.scores >= score_thr
+def select_detections(pred_instances, score_thr: float,
+                      top_k: Optional[int] = None) -> Detections:
+    """The detections of an mmdet ``pred_instances`` with a score of at least ``score_thr``,
+    with ``top_k`` the ``top_k`` highest-scoring of them (in order of decreasing score)."""
+    keep = (pred_instances.scores >= score_thr).nonzero().flatten()
+    if top_k is not None:
+        order = pred_instances.scores[keep].argsort(descending=True, stable=True)
+        keep = keep[order[:top_k]]
     return Detections(boxes=pred_instances.bboxes[keep].detach().cpu().numpy().reshape(-1, 4),
                       labels=pred_instances.labels[keep].detach().cpu().numpy(),
                       scores=pred_instances.scores[keep].detach().cpu().numpy())
@@ -168,12 +178,13 @@ def validation_image(config: Union[str, Config], index: int = 0,
 
 
 def detect(config: Union[str, Config], checkpoint: str, image_path: str, score_thr: float,
-           device: str) -> Detections:
+           device: str, top_k: Optional[int] = None) -> Detections:
     """The detections of one model (built with ``init_detector``) on the image."""
     from mmdet.apis import inference_detector, init_detector
 
     model = init_detector(load_config(config), checkpoint, device=device)
-    return select_detections(inference_detector(model, image_path).pred_instances, score_thr)
+    return select_detections(inference_detector(model, image_path).pred_instances, score_thr,
+                             top_k)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -188,12 +199,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="index in the first config's validation set (default 0)")
     source.add_argument('--image', help='an image file instead')
     parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--top-k', type=int,
+                        help="draw only each model's K highest-scoring detections (default: all)")
     parser.add_argument('--panel-size', type=int, default=512,
                         help='longer side of the image in each panel, in pixels (default 512)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help="key=value overrides of every model's config")
     args = parser.parse_args(argv)
+    if args.top_k is not None and args.top_k < 1:
+        parser.error(f'--top-k must be at least 1, got {args.top_k}')
     if not args.out.lower().endswith('.png'):
         raise ValueError(f'--out must be a .png file, got {args.out}')
     configs = [load_config(config, args.cfg_options) for _, config, _ in args.model]
@@ -203,8 +218,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise FileNotFoundError(f'cannot read the image {sample.path}')
     panels = []
     for (label, _, checkpoint), config in zip(args.model, configs):
-        detections = detect(config, checkpoint, sample.path, args.score_thr, args.device)
-        title = panel_title(label, len(detections), args.score_thr, len(sample.gt_boxes))
+        detections = detect(config, checkpoint, sample.path, args.score_thr, args.device,
+                            args.top_k)
+        title = panel_title(label, len(detections), args.score_thr, len(sample.gt_boxes),
+                            args.top_k)
         panels.append(render_panel(image, title, detections, sample.classes, sample.gt_boxes,
                                    args.panel_size))
         print(f'{label}: {len(detections)} detections >= {args.score_thr}')

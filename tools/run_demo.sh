@@ -6,7 +6,9 @@
 #   2. train the teacher (R34, 24 epochs), the student alone and the IFKD-distilled student (R18,
 #      12 epochs each) with tools/train.py, export the distilled student (tools/export_student.py),
 #   3. test the three with tools/test.py (COCO bbox mAP on the val split) and print the table,
-#   4. draw their detections on one val image side by side and the distillation's loss curves.
+#   4. draw their detections on one val image side by side (each model's 3 best, score >= 0.1:
+#      the distilled student's scores are softer, like its teacher's) and the distillation's loss
+#      curves.
 # Each stage prints one line; its full output goes to <work-dir>/logs/. Interrupted runs resume
 # from their last checkpoint when run again; finished trainings are not repeated.
 #
@@ -75,7 +77,7 @@ evaluate "test the distilled student" "$student" "$work/$distilled/student.pth" 
 # both pictures in one stage: $0 python, $1 work dir, $2 configs, $3/$4 teacher config/checkpoint,
 # $5/$6 student config/checkpoint, $7 distilled student, $8 distillation run, ${@:9} cfg-options
 stage "draw detections and loss curves" pictures -- bash -c '
-  "$0" tools/compare_detections.py --out "$1/comparison.png" --index 0 \
+  "$0" tools/compare_detections.py --out "$1/comparison.png" --index 0 --score-thr 0.1 --top-k 3 \
     --model "teacher R34" "$2/$3.py" "$4" --model "student R18" "$2/$5.py" "$6" \
     --model "IFKD student R18" "$2/$5.py" "$7" --cfg-options "${@:9}" &&
   "$0" tools/plot_losses.py "$1/$8" --out "$1/loss_curves.png"' \
