@@ -256,6 +256,17 @@ def demo_model(**overrides):
     return model
 
 
+def test_level_embedding_is_zero_until_init_weights_draws_it():
+    """A built detector holds no uninitialised memory (it once held NaN now and then, which a
+    checkpoint carried on); init_weights then draws the embedding as mmdet's DINO does."""
+    from mmrotate.registry import MODELS
+
+    model = MODELS.build(Config.fromfile(DEMO).model)
+    assert torch.equal(model.level_embed, torch.zeros(model.num_feature_levels, model.embed_dims))
+    model.init_weights()
+    assert model.level_embed.std() > 0.5 and torch.isfinite(model.level_embed).all()
+
+
 def test_hungarian_match_of_predictions_equal_to_the_ground_truth_is_the_identity():
     model = demo_model()
     head = model.bbox_head

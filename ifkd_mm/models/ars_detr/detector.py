@@ -44,7 +44,8 @@ class ARSDETR(DINO):
         if self.positional_encoding.num_feats * 2 != self.embed_dims:
             raise ValueError(f'positional_encoding.num_feats must be embed_dims / 2 = '
                              f'{self.embed_dims / 2}, got {self.positional_encoding.num_feats}')
-        self.level_embed = nn.Parameter(torch.Tensor(self.num_feature_levels, self.embed_dims))
+        # zeros until init_weights draws it: uninitialised memory could hold NaN
+        self.level_embed = nn.Parameter(torch.zeros(self.num_feature_levels, self.embed_dims))
         self.memory_trans_fc = nn.Linear(self.embed_dims, self.embed_dims)
         self.memory_trans_norm = nn.LayerNorm(self.embed_dims)
 
