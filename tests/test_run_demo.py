@@ -1,6 +1,7 @@
 """tools/run_demo.sh, the main command, end to end on a tiny synthetic copy (one epoch each):
 teacher, student alone and IFKD-distilled student, one line per stage, the table as markdown
-and JSON, the comparison picture and the loss curves."""
+and JSON, the comparison picture and the loss curves; then the distillation's checkpoint, tested
+as a distiller, against its exported student."""
 import json
 import os
 import re
@@ -8,8 +9,15 @@ import subprocess
 import sys
 
 import cv2
+import torch
 
-from .conftest import REPO
+import ifkd_mm  # noqa: F401 (mmengine checkpoints load with torch's safe default)
+
+from .conftest import REPO, run, scalars
+
+DEMO = 'configs/demo/{}.py'
+DISTILLED = 'ifkd_retinanet_r34-r18_fpn_demo_synthetic-shiprs'
+TEACHER = 'retinanet_r34_fpn_demo_synthetic-shiprs'
 
 
 def test_main_demo_prints_one_line_per_stage_and_writes_table_and_pictures(tmp_path):
@@ -45,3 +53,36 @@ def test_main_demo_prints_one_line_per_stage_and_writes_table_and_pictures(tmp_p
     logs = sorted(path.name for path in (work / 'logs').iterdir())
     assert len(logs) == 10 and 'train_ifkd_retinanet_r34-r18_fpn_demo_synthetic-shiprs.log' in logs
     assert str(work / 'results.md') in done.stdout
+    assert_distiller_checkpoint_tests_as_its_exported_student(work, tmp_path / 'data')
+
+
+def assert_distiller_checkpoint_tests_as_its_exported_student(work, data_root):
+    """The distillation logged both IFKD terms, saved no teacher weights but its adapters, and
+    tools/test.py gives the distiller checkpoint and the exported plain student the same COCO
+    metrics (score_thr 0: a one-epoch student has no confident detections yet)."""
+    distill_dir = work / DISTILLED
+    logged = [row for row in scalars(str(distill_dir)) if 'loss' in row]
+    assert logged and all(row['loss_ifkd_feat'] > 0 and row['loss_ifkd_head'] > 0
+                          for row in logged)
+    distilled = (distill_dir / 'last_checkpoint').read_text().strip()
+    state = torch.load(distilled)['state_dict']
+    assert not any(key.startswith('teacher') for key in state)
+    assert any(key.startswith('distill_losses.0.adapters') for key in state)
+
+    ship = f'{data_root}/ShipRSImageNet/'
+    data = [f'test_dataloader.dataset.data_root={ship}',
+            f'test_evaluator.ann_file={ship}COCO_Format/ShipRSImageNet_bbox_val_level_3.json']
+    teacher = (work / TEACHER / 'last_checkpoint').read_text().strip()
+    metrics = {}
+    for name, config, checkpoint, options in (
+            ('distiller', DISTILLED, distilled,
+             [f'model.teacher.checkpoint={teacher}', 'model.student.test_cfg.score_thr=0.0']),
+            ('exported', 'retinanet_r18_fpn_demo_synthetic-shiprs',
+             str(distill_dir / 'student.pth'), ['model.test_cfg.score_thr=0.0'])):
+        test_dir = work / f'test_all_scores_{name}'
+        output = run([sys.executable, 'tools/test.py', DEMO.format(config), checkpoint,
+                      '--work-dir', str(test_dir), '--cfg-options', *data, *options])
+        assert 'coco/bbox_mAP:' in output
+        metrics[name] = json.loads((test_dir / 'metrics.json').read_text())
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'):
+        assert metrics['distiller'][key] == metrics['exported'][key] >= 0
