@@ -3,8 +3,8 @@
 # ResNet-34 teacher into a ResNet-18 student with IFKD and compare it with the student alone.
 #   1. set up the environment (tools/setup_env.sh, idempotent) and write the synthetic
 #      ShipRSImageNet-layout data (tools/data/make_synthetic.py),
-#   2. train the teacher (R34, 24 epochs), the student alone and the IFKD-distilled student (R18,
-#      12 epochs each) with tools/train.py, export the distilled student (tools/export_student.py),
+#   2. train the teacher (R34, 6 epochs), the student alone and the IFKD-distilled student (R18,
+#      3 epochs each) with tools/train.py, export the distilled student (tools/export_student.py),
 #   3. test the three with tools/test.py (COCO bbox mAP on the val split) and print the table,
 #   4. draw their detections on one val image side by side (each model's 3 best, score >= 0.1:
 #      the distilled student's scores are softer, like its teacher's) and the distillation's loss
@@ -17,7 +17,8 @@
 # --seed (default 0) seeds every training (randomness.seed; the synthetic data stay the same);
 # each seed has its own work dir, by default work_dirs/demo/seed_N.
 # For tests: IFKD_DEMO_EPOCHS overrides the three trainings' epochs, IFKD_DEMO_DATA_ARGS is passed
-# to make_synthetic.py, IFKD_DEMO_DATA_ROOT moves the data (default data/synthetic).
+# to make_synthetic.py after the demo's own --num-train 192 --num-val 128 (so it can override
+# them), IFKD_DEMO_DATA_ROOT moves the data (default data/synthetic).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -64,7 +65,8 @@ last() { cat "$work/$1/last_checkpoint"; }
 
 # shellcheck disable=SC2086  # IFKD_DEMO_DATA_ARGS is a list of arguments
 stage "write the synthetic data ($data_root)" make_synthetic -- \
-  "$py" tools/data/make_synthetic.py --out "$data_root" --datasets shiprs ${IFKD_DEMO_DATA_ARGS:-}
+  "$py" tools/data/make_synthetic.py --out "$data_root" --datasets shiprs --num-train 192 \
+  --num-val 128 ${IFKD_DEMO_DATA_ARGS:-}
 train "train the teacher, RetinaNet R34" "$teacher"
 train "train the student alone, RetinaNet R18" "$student"
 train "distil the teacher into the student (IFKD)" "$distilled" \
