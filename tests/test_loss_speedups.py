@@ -18,8 +18,10 @@ from ifkd_mm.distillation.baselines.frs import (FRSLoss, masked_cls_loss, masked
 from ifkd_mm.distillation.ifkd import hsm as hsm_lib
 from ifkd_mm.distillation.ifkd import losses as ifkd_losses
 from ifkd_mm.distillation.ifkd.losses import IFKDHeadLoss
-from ifkd_mm.distillation.rotated.dked import (DKEDResponseLoss, DynamicDirectionalConv,
-                                               attention_logits, axis_target,
+from ifkd_mm.distillation.rotated import dked
+from ifkd_mm.distillation.rotated.dked import (MASK_CUTOFF, DKEDResponseLoss,
+                                               DynamicDirectionalConv, attention_logits,
+                                               axis_target, box_gaussians, channel_moments,
                                                dominant_box_angle, orientation_sum,
                                                oriented_gaussian_mask, rotate_kernel,
                                                standardise_channels, support_window,
@@ -174,6 +176,20 @@ def test_window_with_halo_gives_the_padded_conv_on_the_window():
         torch.testing.assert_close(window, full[..., rows, cols], rtol=1e-12, atol=1e-12)
 
 
+def test_window_with_halo_standardises_with_the_whole_map_s_moments():
+    gen = torch.Generator().manual_seed(4)
+    x = (5 * torch.randn(2, 3, 9, 13, generator=gen, dtype=torch.float64) + 2).requires_grad_()
+    for rows, cols in ((slice(0, 9), slice(0, 13)), (slice(1, 4), slice(5, 13))):
+        window = window_with_halo(x, rows, cols, channel_moments(x))
+        expected = window_with_halo(standardise_channels(x), rows, cols)
+        assert window[:, :, 1:-1, 1:-1].std() > 0.5  # standardised, not the raw values
+        torch.testing.assert_close(window, expected, rtol=1e-12, atol=1e-12)
+        weights = torch.randn(window.shape, generator=gen, dtype=torch.float64)
+        torch.testing.assert_close(torch.autograd.grad((window * weights).sum(), x)[0],
+                                   torch.autograd.grad((expected * weights).sum(), x)[0],
+                                   rtol=1e-10, atol=1e-12)
+
+
 def test_support_window_is_the_bounding_box_of_the_nonzeros_over_the_batch():
     weight = torch.zeros(2, 1, 9, 13)
     assert support_window(weight) == (slice(0, 1), slice(0, 1))
@@ -186,16 +202,23 @@ def test_support_window_is_the_bounding_box_of_the_nonzeros_over_the_batch():
 # DKED: the response loss against the previous forward
 # ------------------------------------------------------------------------------------------
 
+def uncut_mask(boxes, size, stride):
+    """The previous ``G``: the Gaussians' maximum, not cut at :data:`MASK_CUTOFF`."""
+    if boxes.numel() == 0:
+        return torch.zeros(size)
+    return box_gaussians(boxes, size, stride).amax(dim=0)
+
+
 def reference_response_loss(loss, student, teacher, batch):
-    """The previous DKEDResponseLoss.forward: the whole maps, the student's DDC run separately
-    with detached parameters, the teacher's DDC output detached."""
+    """The previous DKEDResponseLoss.forward: the whole maps and the uncut mask, the student's
+    DDC run separately with detached parameters, the teacher's DDC output detached."""
     ddc = loss.ddc
     orientations = ddc.num_orientations
     boxes = [sample.gt_instances.bboxes for sample in batch.data_samples]
     drfd = ddc_term = 0
     for s, t, stride in zip(student, teacher, loss.strides):
         size = t.shape[-2:]
-        mask = torch.stack([oriented_gaussian_mask(b, size, stride) for b in boxes]).unsqueeze(1)
+        mask = torch.stack([uncut_mask(b, size, stride) for b in boxes]).unsqueeze(1)
         t_out, t_weights = reference_ddc(standardise_channels(t.detach().float()), ddc.weight,
                                          ddc.attention, orientations, ddc.groups)
         s_out, _ = reference_ddc(standardise_channels(loss.adapter(s).float()),
@@ -250,6 +273,43 @@ def test_response_loss_matches_the_previous_forward_values_and_gradients(orienta
         terms.append((new['loss_dked_ddc'], ref['loss_dked_ddc']))
     for new_value, ref_value in terms:
         assert_same_gradients(new_value, ref_value, inputs, rtol=1e-4, atol_scale=1e-5)
+
+
+def test_mask_is_cut_where_the_gaussian_is_below_the_cutoff():
+    box = torch.tensor(SPARSE[0])
+    full, mask = uncut_mask(box, SIZES[0], 8), oriented_gaussian_mask(box, SIZES[0], 8)
+    below = full < MASK_CUTOFF
+    assert (full[below] > 0).any() and (~below).sum() > 20
+    assert torch.equal(mask[below], torch.zeros_like(mask[below]))
+    assert torch.equal(mask[~below], full[~below])
+
+
+def subnormal_count(tensor):
+    tiny = torch.finfo(tensor.dtype).tiny
+    return int(((tensor != 0) & (tensor.abs() < tiny)).sum())
+
+
+def test_ddc_input_gradients_hold_no_subnormal_numbers(monkeypatch):
+    """Subnormal floats (below 1.2e-38) make x86 CPUs several times slower. With the uncut
+    mask, G^2 put hundreds of them into the gradient reaching the student's DDC input (the
+    window of its standardised map) on every level but the coarsest."""
+    windows, window_with_halo = [], dked.window_with_halo
+
+    def recorded_window(*args):
+        window = window_with_halo(*args)
+        if window.requires_grad:
+            window.register_hook(windows.append)
+        return window
+
+    monkeypatch.setattr(dked, 'window_with_halo', recorded_window)
+    torch.manual_seed(5)
+    loss = DKEDResponseLoss(student_channels=5, teacher_channels=6)
+    student = levels(5, 6, grad=True)
+    teacher = levels(6, 7, scale=20.0, offset=3.0)
+    values = loss(dict(neck=student), dict(neck=teacher), box_batch(SPARSE, IMAGE))
+    (values['loss_dked_drfd'] + values['loss_dked_ddc']).backward()
+    assert len(windows) == len(STRIDES) and all(g.abs().max() > 0 for g in windows)
+    assert [subnormal_count(g) for g in windows] == [0] * len(STRIDES)
 
 
 # ------------------------------------------------------------------------------------------
