@@ -10,6 +10,10 @@ import geoopt
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet.models.task_modules.prior_generators import anchor_inside_flags
+from mmdet.structures.bbox import cat_boxes
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
 
 import ifkd_mm  # noqa: F401
 from ifkd_mm.distillation.base import DistillBatch
@@ -24,10 +28,12 @@ from ifkd_mm.distillation.rotated.dked import (MASK_CUTOFF, DKEDResponseLoss,
                                                axis_target, box_gaussians, channel_moments,
                                                dominant_box_angle, orientation_sum,
                                                oriented_gaussian_mask, rotate_kernel,
-                                               standardise_channels, support_window,
-                                               window_with_halo)
+                                               soft_label_focal, standardise_channels,
+                                               support_window, window_with_halo)
+from ifkd_mm.distillation.rotated.kd_rnet import per_anchor
+from ifkd_mm.registry import MODELS
 
-from .test_rotated_kd import box_batch
+from .test_rotated_kd import box_batch, head_outputs, rotated_batch, rotated_head_config
 
 STRIDES = (8, 16, 32, 64, 128)
 IMAGE = (300, 370)  # odd level sizes: (38, 47), (19, 24), (10, 12), (5, 6), (3, 3)
@@ -310,6 +316,44 @@ def test_ddc_input_gradients_hold_no_subnormal_numbers(monkeypatch):
     (values['loss_dked_drfd'] + values['loss_dked_ddc']).backward()
     assert len(windows) == len(STRIDES) and all(g.abs().max() > 0 for g in windows)
     assert [subnormal_count(g) for g in windows] == [0] * len(STRIDES)
+
+
+def reference_prediction_cls(loss, student, teacher, batch):
+    """The previous loss_dked_cls: the anchors the focal loss uses gathered, then summed."""
+    sizes = [level.shape[-2:] for level in student['cls_scores']]
+    priors = cat_boxes(loss.prior_generator.grid_priors(sizes, device='cpu'))
+    s_cls = per_anchor(student['cls_scores'], loss.num_classes)
+    t_cls = per_anchor(teacher['cls_scores'], loss.num_classes)
+    soft, num_pos, dropped = 0, 0, 0
+    for i, sample in enumerate(batch.data_samples):
+        valid = torch.cat(loss.prior_generator.valid_flags(sizes, sample.metainfo['pad_shape'],
+                                                           'cpu'))
+        inside = anchor_inside_flags(priors, valid, sample.metainfo['img_shape'][:2],
+                                     loss.allowed_border)
+        assigned = loss.assigner.assign(InstanceData(priors=priors[inside]), sample.gt_instances)
+        used = assigned.gt_inds >= 0
+        soft = soft + soft_label_focal(s_cls[i][inside][used], t_cls[i][inside][used]).sum()
+        num_pos += int((assigned.gt_inds > 0).sum())
+        dropped += int((~inside).sum()) + int((~used).sum())
+    assert dropped > 0  # some anchors are outside the image or ignored: the test can fail
+    return (1 - loss.lam) * soft / max(num_pos, 1)
+
+
+def test_prediction_class_term_matches_the_gathered_anchors_values_and_gradients():
+    init_default_scope('mmrotate')
+    model = rotated_head_config()
+    model.train_cfg.allowed_border = 0  # anchors across the border are left out
+    loss = MODELS.build(dict(type='DKEDPredictionLoss', head=model.bbox_head,
+                             train_cfg=model.train_cfg, lam=0.5))
+    student, teacher = head_outputs(model, 0), head_outputs(model, 1)
+    for level in student['cls_scores']:
+        level.requires_grad_(True)
+    batch = rotated_batch()
+    new = loss(student, teacher, batch)['loss_dked_cls']
+    ref = reference_prediction_cls(loss, student, teacher, batch)
+    assert ref > 0
+    torch.testing.assert_close(new, ref, rtol=1e-5, atol=0)
+    assert_same_gradients(new, ref, student['cls_scores'], rtol=1e-5, atol_scale=1e-6)
 
 
 # ------------------------------------------------------------------------------------------

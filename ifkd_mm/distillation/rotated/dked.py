@@ -723,9 +723,11 @@ class DKEDPredictionLoss(DistillLoss):
                                      f'{assigned.gt_inds.numel()} anchors, the loss has '
                                      f'{len(priors)} (anchor generator or allowed_border differ)')
             pos = (assigned.gt_inds > 0).nonzero().squeeze(1)
-            used = assigned.gt_inds >= 0
-            soft = soft + soft_label_focal(s_cls[i][inside][used],
-                                           t_cls[i][inside][used], self.gamma).sum()
+            # the anchors the focal loss uses, as a weight over all anchors: no gather and
+            # scatter of the (anchors, classes) maps
+            used = torch.zeros_like(inside).masked_scatter_(inside, assigned.gt_inds >= 0)
+            soft = soft + (soft_label_focal(s_cls[i], t_cls[i], self.gamma)
+                           * used.unsqueeze(1)).sum()
             if pos.numel() == 0:
                 continue
             num_pos += pos.numel()
