@@ -1,5 +1,6 @@
-"""Issue 14, item 2: the faster DKED response loss (DDC), FRS class term, IFKD head term and HSM
-distance compute the same values and gradients as the straightforward formulas they replace.
+"""Issue 14, item 2: the faster DKED response loss (DDC) and prediction class term, FRS class
+term, IFKD head term and HSM distance compute the same values and gradients as the
+straightforward formulas they replace.
 
 Each reference below is the previous implementation's formula, written out here; inputs are
 odd-sized, 5 FPN levels, batch 2, 450 class channels (9 anchors x 50 classes) for the class terms.
