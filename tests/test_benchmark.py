@@ -79,19 +79,32 @@ def test_rotated_suite_times_kd_rnet_and_dked(synthetic_root, tmp_path, capsys):
     assert f'the first 2 training images of {tmp_path}' in printed
 
 
-def test_rounds_rotate_the_runs_and_overheads_pair_steps_of_the_same_round(capsys):
-    from tools.benchmark.distill_step import interleaved_times, round_overheads
+def test_every_method_step_runs_between_a_student_step_and_a_teacher_forward(capsys):
+    from tools.benchmark.distill_step import interleaved_steps, round_order, run_times
 
     order = []
-    steps = {name: (lambda name=name: order.append(name)) for name in ['student', 'teacher', 'm']}
-    times = interleaved_times(steps, rounds=4, device='cpu')
-    assert order == ['student', 'teacher', 'm', 'teacher', 'm', 'student',
-                     'm', 'student', 'teacher', 'student', 'teacher', 'm']
-    assert {name: len(t) for name, t in times.items()} == {'student': 4, 'teacher': 4, 'm': 4}
+    steps = {name: (lambda name=name: order.append(name))
+             for name in ['student', 'teacher', 'a', 'b', 'c']}
+    timed = interleaved_steps(steps, ['a', 'b', 'c'], rounds=4, device='cpu')
+    assert order == ['student', 'a', 'teacher', 'b', 'student', 'c', 'teacher',
+                     'teacher', 'b', 'student', 'c', 'teacher', 'a', 'student',
+                     'student', 'c', 'teacher', 'a', 'student', 'b', 'teacher',
+                     'teacher', 'a', 'student', 'b', 'teacher', 'c', 'student']
+    assert [run for steps in timed for run, _ in steps] == order
+    assert round_order(['a', 'b', 'c'], 5)[1::2] == ['c', 'a', 'b']
+    assert {name: len(run_times(timed, name)) for name in steps} == {
+        'student': 8, 'teacher': 8, 'a': 4, 'b': 4, 'c': 4}
     assert capsys.readouterr().out.count('round ') == 4
 
-    times = {'student': [2.0, 4.0, 2.0], 'teacher': [1.0, 2.0, 1.0], 'm': [3.3, 6.0, 3.0]}
-    assert round_overheads(times, 'm') == pytest.approx([1.1, 1.0, 1.0])
+
+def test_overheads_divide_each_method_step_by_its_two_neighbours():
+    from tools.benchmark.distill_step import neighbour_overheads, run_times
+
+    timed = [[('student', 2.0), ('m', 3.3), ('teacher', 1.0), ('n', 2.0), ('student', 4.0)],
+             [('teacher', 2.0), ('n', 5.0), ('student', 3.0), ('m', 6.0), ('teacher', 1.0)]]
+    assert neighbour_overheads(timed, 'm') == pytest.approx([1.1, 1.5])
+    assert neighbour_overheads(timed, 'n') == pytest.approx([0.4, 1.0])
+    assert run_times(timed, 'student') == [2.0, 4.0, 3.0]
 
 
 FAULTS_PROBE = """

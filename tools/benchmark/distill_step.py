@@ -17,9 +17,13 @@ data/synthetic --datasets shiprs dota``, the DOTA images cut into patches with
 ``tools/data/split_dota.py`` as the README's rotated demo does), through the student config's
 training pipeline (``Resize`` to fit ``--img-size`` x ``--img-size``; ``RandomFlip`` left out so
 that the batch is fixed) and its data preprocessor, once, before any timing. Every run uses that
-batch, in this process; each is built and warmed up in turn, then the timed steps are interleaved:
-``--steps`` rounds of one step of every run, each round starting one run further along, so that a
-slow spell of a shared machine falls on all runs alike. The runs:
+batch, in this process; each is built and warmed up in turn, then the timed steps are interleaved
+(:func:`round_order`): ``--steps`` rounds of one step of every method, each round's methods
+rotated one further along, with a student step and a teacher forward alternating before, between
+and after them (``student m1 teacher m2 student ...``), so that every method step is timed
+between one student step and one teacher forward. A shared machine's pace drifts over seconds
+(on a 2-core VM, consecutive steps' times correlate at about 0.4-0.7, steps ten seconds apart
+hardly at all); a method compared with its neighbours is compared at the same pace. The runs:
 
 * ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
@@ -54,15 +58,16 @@ starts from the same student), and without ``--sam-checkpoint`` MobileSAM's weig
 too. Weights do not change the step time.
 
 Reported per run: the median and the minimum (less sensitive to other processes on a shared
-machine) of ``--steps`` timed steps after ``--warmup`` untimed ones, in seconds (on CUDA
+machine) of its timed steps after ``--warmup`` untimed ones (``--steps`` for a method, about
+``--steps`` x (methods + 1) / 2 for the student and the teacher), in seconds (on CUDA
 synchronised before and after each step); for a method, the median of as many timed calls of its
 loss modules alone (after as many warm-up ones); the peak memory growth (MiB) over the state
 before the run's model was built, so weights, gradients, optimizer state and activations (and the
 teacher and MobileSAM) count: on CUDA ``torch.cuda.max_memory_allocated`` during build and
 warm-up, in this process; on CPU the growth of ``ru_maxrss`` over a build and
 :data:`PROBE_STEPS` steps in a fresh process, forked from a server that only imported the
-libraries; and a method's overhead = the median over the rounds of its step / (student step +
-teacher forward) of the same round.
+libraries; and a method's overhead = the median over its steps of step / (the student step +
+teacher forward just before and after it).
 
 glibc's malloc gives every large tensor a fresh memory mapping and unmaps it when it is freed, so
 each step faults its activations' pages in anew (about 200,000 minor faults per FRS step at 512 px,
@@ -398,28 +403,48 @@ def measure(bench: Bench, run: str, warmup: int,
     return times, peak
 
 
-def interleaved_times(steps: Dict[str, Callable[[], None]], rounds: int,
-                      device: str) -> Dict[str, List[float]]:
-    """Seconds of every run's step in each of ``rounds`` rounds.
+def round_order(methods: Sequence[str], index: int) -> List[str]:
+    """The runs of round ``index``: every method once, rotated by ``index``, each between a
+    student step and a teacher forward, which alternate (``student m1 teacher m2 student ...``;
+    odd rounds begin with the teacher), so that each method step has one of each beside it."""
+    shift = index % len(methods)
+    rotated = list(methods[shift:]) + list(methods[:shift])
+    baselines = ('student', 'teacher') if index % 2 == 0 else ('teacher', 'student')
+    order = [baselines[0]]
+    for position, method in enumerate(rotated, 1):
+        order += [method, baselines[position % 2]]
+    return order
 
-    A round runs each step once, starting one run further along than the round before, so that
-    a slow spell of the machine falls on all runs alike rather than on whichever ran then.
-    """
-    names = list(steps)
-    times: Dict[str, List[float]] = {name: [] for name in names}
+
+def interleaved_steps(steps: Dict[str, Callable[[], None]], methods: Sequence[str], rounds: int,
+                      device: str) -> List[List[Tuple[str, float]]]:
+    """``(run, seconds)`` of every step of each of ``rounds`` rounds, in :func:`round_order`."""
+    timed = []
     for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].extend(time_steps(steps[name], 0, 1, device))
+        timed.append([(run, time_steps(steps[run], 0, 1, device)[0])
+                      for run in round_order(methods, index)])
         print(f'    round {index + 1}/{rounds} (s): '
-              + ' '.join(f'{name} {times[name][-1]:.3f}' for name in names), flush=True)
-    return times
+              + ' '.join(f'{run} {seconds:.3f}' for run, seconds in timed[-1]), flush=True)
+    return timed
 
 
-def round_overheads(times: Dict[str, List[float]], method: str) -> List[float]:
-    """``method``'s step / (student step + teacher forward) in each round."""
-    return [step / (student + teacher) for step, student, teacher
-            in zip(times[method], times['student'], times['teacher'])]
+def run_times(timed: Sequence[Sequence[Tuple[str, float]]], run: str) -> List[float]:
+    """Seconds of every step of ``run``, in the order they ran."""
+    return [seconds for steps in timed for name, seconds in steps if name == run]
+
+
+def neighbour_overheads(timed: Sequence[Sequence[Tuple[str, float]]],
+                        method: str) -> List[float]:
+    """Each step of ``method`` / (the student step + teacher forward timed just before and
+    after it): on a shared machine the pace drifts over seconds, so the steps compared are
+    neighbours."""
+    overheads = []
+    for steps in timed:
+        for position, (name, seconds) in enumerate(steps):
+            if name == method:
+                beside = dict([steps[position - 1], steps[position + 1]])
+                overheads.append(seconds / (beside['student'] + beside['teacher']))
+    return overheads
 
 
 def measure_losses(bench: Bench, method: str, warmup: int, steps: int) -> List[float]:
@@ -504,7 +529,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--img-size', type=int, default=512,
                         help='images are resized to fit SIZE x SIZE (default 512)')
     parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--steps', type=int, default=5, help='timed steps per run (default 5)')
+    parser.add_argument('--steps', type=int, default=5,
+                        help='timed rounds: steps per method (default 5)')
     parser.add_argument('--warmup', type=int, default=2,
                         help='untimed steps before them (default 2; MobileSAM loads in the first)')
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
@@ -612,8 +638,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
         for i, run in enumerate(runs, 1):
             print(f'[{i}/{len(runs)}] {run}: build and {args.warmup} warm-up steps', flush=True)
             steps[run], peaks[run] = build_warm(bench, run, args.warmup)
-        print(f'{args.steps} timed rounds of one step of each run', flush=True)
-        times = interleaved_times(steps, args.steps, args.device)
+        print(f'{args.steps} timed rounds of one step of each method, each between a student '
+              'step and a teacher forward', flush=True)
+        timed = interleaved_steps(steps, args.methods, args.steps, args.device)
         del steps
         gc.collect()
         loss_times = {}
@@ -623,9 +650,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
                   + ' '.join(f'{t:.3f}' for t in loss_times[method]), flush=True)
         if args.device == 'cpu':
             peaks = cpu_peak_memory(bench, runs)
+    times = {run: run_times(timed, run) for run in runs}
     results = [Result(run=run, median_s=statistics.median(times[run]), min_s=min(times[run]),
                       times_s=times[run], peak_memory_mib=peaks[run],
-                      overhead=(statistics.median(round_overheads(times, run))
+                      overhead=(statistics.median(neighbour_overheads(timed, run))
                                 if run in METHODS else None),
                       losses_median_s=(statistics.median(loss_times[run]) if run in loss_times
                                        else None),
@@ -641,15 +669,16 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
                   'process')
     notes += [f'device: {args.device} ({device}; load average at the end '
               f'{os.getloadavg()[0]:.1f}), torch {torch.__version__}',
-              f'step time: median (and min) of {args.steps} timed steps after {args.warmup} '
-              'warm-up ones, the runs interleaved (one step of each per round)',
+              f'step time: median (and min) of the timed steps after {args.warmup} warm-up '
+              f'ones: {args.steps} rounds of one step of each method, with a student step or a '
+              'teacher forward, alternately, before, between and after them',
               "losses: median time of the method's loss modules alone (forward and backward of "
               'their sum on student and teacher outputs recorded once), as many calls',
               f'peak memory: {memory}',
               'allocator: ' + ('freed memory kept in the heap (--keep-freed-memory)'
                                if args.keep_freed_memory else "glibc's defaults"),
-              'overhead: median over the rounds of method step / (student step + teacher '
-              'forward) in the round']
+              'overhead: median over the method steps of step / (the student step + teacher '
+              'forward timed just before and after it)']
     print('\n' + table(results) + '\n\n' + '\n'.join(notes), flush=True)
     if args.out:
         with open(args.out, 'w') as f:
