@@ -22,8 +22,8 @@ batch, in this process; each is built and warmed up in turn, then the timed step
 rotated one further along, with a student step and a teacher forward alternating before, between
 and after them (``student m1 teacher m2 student ...``), so that every method step is timed
 between one student step and one teacher forward. A shared machine's pace drifts over seconds
-(on a 2-core VM, consecutive steps' times correlate at about 0.4-0.7, steps ten seconds apart
-hardly at all); a method compared with its neighbours is compared at the same pace. The runs:
+(on a 2-core VM, consecutive steps' times correlated at 0.4-0.7, steps eight apart at -0.1 to
+0.4); a method compared with its neighbours is compared at the same pace. The runs:
 
 * ``student``: a training step of the plain student detector: ``loss`` (forward and losses),
   ``parse_losses``, backward and optimizer step (the student config's ``optim_wrapper``);
