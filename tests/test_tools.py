@@ -1,9 +1,10 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh on a real (tiny) training run."""
+"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh on a real (tiny) run."""
 import json
 import os.path as osp
 import subprocess
 import sys
 
+import mmengine
 import pytest
 import torch
 
@@ -82,3 +83,25 @@ def test_distributed_training_with_gloo_on_two_processes(synthetic_root, tmp_pat
     # 6 images, batch 2 per process, 2 processes: 2 iterations per epoch (not 3)
     assert checkpoint['meta']['iter'] == 2
     assert not any(key.startswith('module.') for key in checkpoint['state_dict'])
+
+
+def test_distributed_testing_gives_the_single_process_predictions(trained, tmp_path):
+    config, work_dir = trained
+    checkpoint = osp.join(work_dir, 'epoch_16.pth')
+    run([sys.executable, 'tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'one'),
+         '--out', str(tmp_path / 'one.pkl')])
+    output = run(['bash', 'tools/dist_test.sh', config, checkpoint, '2',
+                  '--work-dir', str(tmp_path / 'two'), '--out', str(tmp_path / 'two.pkl'),
+                  '--cfg-options', 'env_cfg.dist_cfg.backend=gloo'],
+                 env=dict(PORT='29518', OMP_NUM_THREADS='1'))
+    assert 'Distributed training: True' in output and 'GPU number: 2' in output
+    single = mmengine.load(tmp_path / 'one.pkl')
+    distributed = mmengine.load(tmp_path / 'two.pkl')
+    assert len(distributed) == len(single) == 3  # 2 + 2 per rank: the padding sample is dropped
+    assert sum(len(p['pred_instances']['bboxes']) for p in single) > 0
+    for one, two in zip(single, distributed):
+        assert one['img_id'] == two['img_id']
+        torch.testing.assert_close(two['pred_instances']['bboxes'],
+                                   one['pred_instances']['bboxes'], rtol=1e-4, atol=1e-3)
+    metrics = (json.load(open(tmp_path / name / 'metrics.json')) for name in ('one', 'two'))
+    assert next(metrics) == pytest.approx(next(metrics))

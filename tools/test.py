@@ -18,7 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ifkd_mm  # noqa: F401  registers the plugin's modules and the checkpoint compatibility
-from ifkd_mm.engine import prepare_cpu_distributed
+from ifkd_mm.engine import finish_distributed, prepare_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -80,6 +80,7 @@ def main() -> None:
             print('no metrics: the model made no detection above its test_cfg.score_thr')
         for name, value in metrics.items():
             print(f'{name}: {value}')
+    finish_distributed()
 
 
 if __name__ == '__main__':

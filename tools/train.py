@@ -12,7 +12,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ifkd_mm  # noqa: F401  registers the plugin's modules and the checkpoint compatibility
-from ifkd_mm.engine import prepare_cpu_distributed
+from ifkd_mm.engine import finish_distributed, prepare_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,6 +67,7 @@ def main() -> None:
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

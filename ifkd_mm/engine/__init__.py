@@ -1,4 +1,5 @@
 """Runner-level helpers: distributed runs without CUDA."""
-from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
+from .distributed import (CPUDistributedDataParallel, finish_distributed,
+                          prepare_cpu_distributed)
 
-__all__ = ['CPUDistributedDataParallel', 'prepare_cpu_distributed']
+__all__ = ['CPUDistributedDataParallel', 'finish_distributed', 'prepare_cpu_distributed']

@@ -37,3 +37,15 @@ def prepare_cpu_distributed(cfg: Config) -> None:
                                       world_size=int(os.environ['WORLD_SIZE']))
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='CPUDistributedDataParallel')
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then destroy the process group before the interpreter exits.
+
+    Left alive, a gloo process group's threads can be torn down during interpreter shutdown
+    while still joinable, and that process aborts ("terminate called without an active
+    exception"); torchrun then reports the whole run as failed after it has finished.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
