@@ -254,6 +254,38 @@ def test_fdr_window_is_the_square_of_eq4_around_the_shifted_zero_frequency():
     assert fdr_lib.low_pass_window(5, 5, 10.0).all()
 
 
+@pytest.mark.parametrize('n,kept', [(9, [4]), (9, [2, 3, 4, 5, 6]), (8, [2, 3, 4, 5, 6]),
+                                     (8, list(range(8))), (7, list(range(7))), (6, [0])])
+def test_fdr_band_basis_is_orthonormal_and_spans_the_fft_band(n, kept):
+    """``U U^T`` equals ``real(iDFT(mask DFT))`` written out as a sum of cosines; (6, [0]) keeps
+    only the Nyquist frequency -3 of an even length."""
+    mask = torch.zeros(n)
+    mask[kept] = 1
+    basis = fdr_lib.band_basis(mask)
+    assert basis.shape == (n, len(kept)) and basis.dtype == torch.float64
+    torch.testing.assert_close(basis.T @ basis, torch.eye(len(kept), dtype=torch.float64))
+    x = np.arange(n)
+    frequencies = np.array(kept) - n // 2
+    expected = np.cos(2 * np.pi * frequencies[None, None, :] * (x[:, None] - x[None, :])[..., None]
+                      / n).sum(-1) / n
+    np.testing.assert_allclose((basis @ basis.T).numpy(), expected, atol=1e-12)
+
+
+def test_fdr_low_band_equals_the_fft_round_trip_and_refuses_other_windows():
+    f = torch.randn(2, 3, 9, 12, dtype=torch.float64)
+    for ratio in (0.0, 0.3, 0.7, 2.0):
+        window = fdr_lib.low_pass_window(9, 12, ratio).double()
+        round_trip = fdr_lib.inverse_spectrum(fdr_lib.spectrum(f) * window)
+        torch.testing.assert_close(fdr_lib.low_band(f, window), round_trip)
+    disc = torch.zeros(9, 12)
+    disc[3:6, 5:8] = 1
+    disc[3, 5] = 0
+    with pytest.raises(ValueError, match='product of one band per axis'):
+        fdr_lib.low_band(f, disc)
+    with pytest.raises(ValueError, match='symmetric in the frequency'):
+        fdr_lib.band_basis(torch.tensor([0., 0., 1., 1., 0.]))
+
+
 def test_fdr_is_identity_with_full_window_unit_frs_and_unit_filter():
     f = torch.randn(2, 4, 7, 9)
     out = fdr_lib.frequency_reconstruct(f, fdr_lib.low_pass_window(7, 9, 10.0),

@@ -483,6 +483,22 @@ def test_hsm_distance_in_plane_coordinates_equals_geoopt_on_the_full_vectors(dty
     assert equal.abs().max() < 1e-12  # equal vectors: zero up to rounding
 
 
+def test_hsm_of_all_levels_in_one_call_equals_the_reference_of_each_level():
+    """The levels' locations share one pass through the ball; each level keeps its own scale."""
+    teacher = levels(256, 26)
+    student = [0.8 * t + 0.3 * s for t, s in zip(teacher, levels(256, 27))]
+    teacher[1] = teacher[1] * 40  # a level whose scale differs from the others'
+    distances = hsm_lib.hyperbolic_feature_distances(teacher, student, c=0.5)
+    assert [d.shape for d in distances] == [(2, *size) for size in SIZES]
+    for new, t, s in zip(distances, teacher, student):
+        ref = reference_hsm_distance(t, s, 0.5, hsm_lib.default_clip_radius(0.5))[:, 0]
+        torch.testing.assert_close(new, ref, rtol=1e-9, atol=1e-12)
+    masks = hsm_lib.HyperbolicSimilarityMask(c=0.5)(teacher, student)
+    for mask, d in zip(masks, distances):
+        torch.testing.assert_close(mask[:, 0], ((d + 1e-3) / (d.mean(dim=(1, 2), keepdim=True)
+                                                           + 1e-3)).float())
+
+
 def test_plane_coordinates_keep_the_norms_and_the_inner_product():
     teacher, student = levels(256, 24, torch.float64)[1], levels(256, 25, torch.float64)[1]
     teacher[0, :, 2, 3] = 0

@@ -1,4 +1,4 @@
-"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh on a real (tiny) run."""
+"""tools/train.py, tools/test.py, dist_train.sh and dist_test.sh on a real (tiny) training run."""
 import json
 import os.path as osp
 import subprocess

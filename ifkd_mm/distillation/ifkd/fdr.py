@@ -112,15 +112,54 @@ def half_spectrum(centred: Tensor) -> Tensor:
     return torch.fft.ifftshift(centred, dim=(-2, -1))[..., :centred.shape[-1] // 2 + 1]
 
 
+def band_basis(mask: Tensor) -> Tensor:
+    """Orthonormal real basis (n, k) of the length-``n`` signals whose centred spectrum lies in
+    ``mask``, a (n,) 0/1 mask on the centred grid that is symmetric, ``mask(k) = mask(-k)``.
+
+    Columns, float64: ``1 / sqrt(n)``; ``sqrt(2 / n) cos(2 pi k x / n)`` and
+    ``sqrt(2 / n) sin(2 pi k x / n)`` for each kept ``0 < k < n / 2``; ``(-1)^x / sqrt(n)`` if
+    the Nyquist frequency of an even ``n`` is kept. ``U U^T`` is the band's projection
+    ``real(iFFT(mask FFT(.)))``.
+    """
+    n = mask.numel()
+    if not torch.equal(mask, mirror_frequencies(mask[None])[0]):
+        raise ValueError(f'band_basis needs a mask symmetric in the frequency, got {mask.tolist()}')
+    frequencies = torch.nonzero(mask).flatten() - n // 2
+    positive = frequencies[(frequencies > 0) & (2 * frequencies < n)].double()
+    x = torch.arange(n, dtype=torch.float64, device=mask.device)
+    phase = 2 * torch.pi * x[:, None] * positive[None, :] / n
+    columns = [torch.cos(phase) * (2 / n) ** 0.5, torch.sin(phase) * (2 / n) ** 0.5]
+    if (frequencies == 0).any():
+        columns.insert(0, torch.full((n, 1), n ** -0.5, dtype=torch.float64, device=mask.device))
+    if n % 2 == 0 and (frequencies == -(n // 2)).any():
+        columns.append((1 - 2 * (x % 2))[:, None] * n ** -0.5)
+    return torch.cat(columns, dim=1)
+
+
+def low_band(feature: Tensor, window: Tensor) -> Tensor:
+    """``f_l = real(iFFT(M_binary FFT(f)))`` of (..., H, W) features (eq. 5, 7).
+
+    ``M_binary`` (eq. 4) is the outer product of one band per axis, so ``f_l`` is the product of
+    the two axes' projections, ``U_H U_H^T f U_W U_W^T`` (:func:`band_basis`): thin matrix
+    products in place of an FFT round trip.
+    """
+    rows, cols = window.amax(dim=1), window.amax(dim=0)
+    if not torch.equal(window, rows[:, None] * cols[None, :]):
+        raise ValueError('low_band needs a window that is a product of one band per axis, as '
+                         'low_pass_window is')
+    u_h, u_w = band_basis(rows).to(feature.dtype), band_basis(cols).to(feature.dtype)
+    return u_h @ ((u_h.T @ feature @ u_w) @ u_w.T)
+
+
 def frequency_reconstruct(feature: Tensor, window: Tensor, frs: Tensor,
                           weight: Union[Tensor, float]) -> Tensor:
     """``phi_FDR`` of one feature map (Algorithm 1, eq. 5-8).
 
     Eq. 6-8 add the high band ``F_h = FFT(f) - FFT(f_l)`` to ``FFT(f_l M_FRS)``, which is
     ``FFT(f - (1 - M_FRS) f_l)``; so ``phi_FDR(f) = iFFT(W_filter FFT(f - (1 - M_FRS) f_l))``
-    with ``f_l = iFFT(M_binary FFT(f))`` (eq. 5, 7): two round trips, the fewest the spatial
-    mask allows, with real-input FFTs (window and filter are symmetric, :func:`half_spectrum`).
-    It is linear in ``f`` for a fixed window, ``M_FRS`` and filter.
+    with ``f_l`` of :func:`low_band`: one FFT round trip, with real-input FFTs (the filter is
+    symmetric, :func:`half_spectrum`). It is linear in ``f`` for a fixed window, ``M_FRS`` and
+    filter.
 
     Args:
         feature: (B, C, H, W).
@@ -130,11 +169,10 @@ def frequency_reconstruct(feature: Tensor, window: Tensor, frs: Tensor,
             broadcastable to (B, C, H, W), or a number.
     """
     feature = full_precision(feature)
-    size = feature.shape[-2:]
-    low = torch.fft.irfft2(torch.fft.rfft2(feature) * half_spectrum(window), s=size)
+    reweighted = torch.addcmul(feature, frs.to(feature.dtype) - 1, low_band(feature, window))
     if isinstance(weight, Tensor) and weight.dim() >= 2:
         weight = half_spectrum(weight)
-    return torch.fft.irfft2(torch.fft.rfft2(feature - (1 - frs) * low) * weight, s=size)
+    return torch.fft.irfft2(torch.fft.rfft2(reweighted) * weight, s=feature.shape[-2:])
 
 
 @register_model

@@ -22,7 +22,9 @@ the curvature given to geoopt as a float64 tensor (a Python float is stored in f
 The ball operations are geoopt's ``PoincareBall``. They run on each location's pair written in
 two coordinates (:func:`plane_coordinates`): clipping, the exponential map at the origin and the
 distance depend only on the two norms and the angle, which an orthonormal basis of the plane
-spanned by the pair keeps, so the ball sees (B, 2, H, W) instead of (B, C, H, W) tensors.
+spanned by the pair keeps, so the ball sees two coordinates per location instead of C. Every
+ball operation is per location: all levels' locations go through it in one call, as (B, N, 2)
+tensors with the coordinates last (torch reduces a strided axis of size 2 some 25 times slower).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -35,8 +37,9 @@ from ...registry import register_model
 
 
 def teacher_norm_scale(teacher: Tensor) -> Tensor:
-    """Per image, the mean over locations of the teacher's channel-vector norm, (B, 1, 1, 1)."""
-    return teacher.norm(dim=1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+    """Per image, the mean over locations of the teacher's vector norm: (B, 1, 1) of the
+    (B, N, D) vectors of N locations."""
+    return teacher.norm(dim=2, keepdim=True).mean(dim=1, keepdim=True)
 
 
 def clip_features(x: Tensor, radius: float, dim: int = 1) -> Tensor:
@@ -75,31 +78,48 @@ def plane_coordinates(teacher: Tensor, student: Tensor) -> Tuple[Tensor, Tensor]
     t_sq = torch.where(nonzero, t_sq, torch.ones_like(t_sq))
     dot = torch.where(nonzero, (student * teacher).sum(dim=1, keepdim=True), 0)
     norm = t_sq.sqrt()
-    across = (student - dot / t_sq * teacher).norm(dim=1, keepdim=True)
+    across = torch.addcmul(student, teacher, -dot / t_sq).pow(2).sum(dim=1, keepdim=True).sqrt()
     return (torch.cat([torch.where(nonzero, norm, 0), torch.zeros_like(norm)], dim=1),
             torch.cat([dot / norm, across], dim=1))
 
 
-def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0,
-                                clip_radius: Optional[float] = None) -> Tensor:
-    """``d_c`` per location of teacher and student (B, C, H, W) in teacher-norm units, (B, 1, H, W).
+def hyperbolic_feature_distances(teachers: Sequence[Tensor], students: Sequence[Tensor],
+                                 c: float = 1.0,
+                                 clip_radius: Optional[float] = None) -> List[Tensor]:
+    """``d_c`` per location of each level's teacher and student (B, C, H, W), in teacher-norm
+    units, (B, H, W) float64 per level.
 
-    Both are written in :func:`plane_coordinates`, divided by :func:`teacher_norm_scale` of the
-    teacher, clipped (at :func:`default_clip_radius` if ``clip_radius`` is None), mapped into the
-    ball and compared, in float64, without gradients.
+    Each level is written in :func:`plane_coordinates` and divided by :func:`teacher_norm_scale`
+    of its teacher; then all levels' locations are clipped (at :func:`default_clip_radius` if
+    ``clip_radius`` is None), mapped into the ball and compared in one call (every operation is
+    per location), in float64, without gradients.
     """
-    if teacher.shape != student.shape:
-        raise ValueError(f'HSM needs teacher and adapted student features of one shape, got '
-                         f'{tuple(teacher.shape)} and {tuple(student.shape)}')
+    for teacher, student in zip(teachers, students):
+        if teacher.shape != student.shape:
+            raise ValueError(f'HSM needs teacher and adapted student features of one shape, got '
+                             f'{tuple(teacher.shape)} and {tuple(student.shape)}')
     if clip_radius is None:
         clip_radius = default_clip_radius(c)
     with torch.no_grad():
-        teacher, student = plane_coordinates(teacher.detach().double(),
-                                             student.detach().double())
-        scale = teacher_norm_scale(teacher).clamp_min(1e-12)
-        t = to_poincare_ball(teacher / scale, c, clip_radius)
-        s = to_poincare_ball(student / scale, c, clip_radius)
-        return hyperbolic_distance(t, s, c).unsqueeze(1)
+        flat_t, flat_s = [], []
+        for teacher, student in zip(teachers, students):
+            t, s = (plane.flatten(2).transpose(1, 2) for plane in plane_coordinates(
+                teacher.detach().double(), student.detach().double()))
+            scale = teacher_norm_scale(t).clamp_min(1e-12)
+            flat_t.append(t / scale)
+            flat_s.append(s / scale)
+        t = to_poincare_ball(torch.cat(flat_t, dim=1), c, clip_radius, dim=2)
+        s = to_poincare_ball(torch.cat(flat_s, dim=1), c, clip_radius, dim=2)
+        distances = hyperbolic_distance(t, s, c, dim=2).split([f.shape[1] for f in flat_t], dim=1)
+        return [d.view(teacher.shape[0], *teacher.shape[2:])
+                for d, teacher in zip(distances, teachers)]
+
+
+def hyperbolic_feature_distance(teacher: Tensor, student: Tensor, c: float = 1.0,
+                                clip_radius: Optional[float] = None) -> Tensor:
+    """``d_c`` per location of one level's teacher and student (B, C, H, W), (B, 1, H, W)
+    (:func:`hyperbolic_feature_distances`)."""
+    return hyperbolic_feature_distances([teacher], [student], c, clip_radius)[0].unsqueeze(1)
 
 
 def normalize_mask(distance: Tensor, eps: float) -> Tensor:
@@ -107,16 +127,23 @@ def normalize_mask(distance: Tensor, eps: float) -> Tensor:
     return (distance + eps) / (distance.mean(dim=(2, 3), keepdim=True) + eps)
 
 
+def hyperbolic_similarity_masks(teachers: Sequence[Tensor], students: Sequence[Tensor],
+                                c: float = 1.0, clip_radius: Optional[float] = None,
+                                eps: float = 1e-3) -> List[Tensor]:
+    """``M_HSM`` of each level (eq. 11): (B, 1, H, W), detached, mean 1 over each image's H x W.
+
+    ``teachers`` and ``students`` are (B, C, H, W) per level with equal C (the students already
+    adapted); each mask has its teacher's dtype (at least float32).
+    """
+    distances = hyperbolic_feature_distances(teachers, students, c, clip_radius)
+    return [normalize_mask(d.unsqueeze(1), eps).to(torch.promote_types(t.dtype, torch.float32))
+            for d, t in zip(distances, teachers)]
+
+
 def hyperbolic_similarity_mask(teacher: Tensor, student: Tensor, c: float = 1.0,
                                clip_radius: Optional[float] = None, eps: float = 1e-3) -> Tensor:
-    """``M_HSM`` of one level (eq. 11): (B, 1, H, W), detached, mean 1 over each image's H x W.
-
-    ``teacher`` and ``student`` are (B, C, H, W) with equal C (the student already adapted); the
-    mask has the teacher's dtype (at least float32).
-    """
-    distance = hyperbolic_feature_distance(teacher, student, c, clip_radius)
-    dtype = torch.promote_types(teacher.dtype, torch.float32)
-    return normalize_mask(distance, eps).to(dtype)
+    """``M_HSM`` of one level (:func:`hyperbolic_similarity_masks`)."""
+    return hyperbolic_similarity_masks([teacher], [student], c, clip_radius, eps)[0]
 
 
 @register_model
@@ -148,5 +175,4 @@ class HyperbolicSimilarityMask(BaseModule):
 
     def forward(self, teacher: Sequence[Tensor], student: Sequence[Tensor]) -> List[Tensor]:
         """One (B, 1, H_l, W_l) mask per level, from teacher and adapted student features."""
-        return [hyperbolic_similarity_mask(t, s, self.c, self.clip_radius, self.eps)
-                for t, s in zip(teacher, student)]
+        return hyperbolic_similarity_masks(teacher, student, self.c, self.clip_radius, self.eps)
